@@ -1,0 +1,39 @@
+# make pretrain / make test install what they need into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.llmkit-installed
+ARGS ?=
+
+.PHONY: install pretrain test lint format bench clean
+
+# Re-installs only when pyproject.toml (or the torch pin) changes.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@echo "$(TORCH)" > $(STAMP)
+
+install: $(STAMP)
+
+pretrain: install
+	$(BIN)/llmkit pretrain --recipe recipes/pretrain/tiny.yaml --overwrite $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python bench/pretrain_throughput.py
+
+clean:
+	rm -rf runs .cache .pytest_cache

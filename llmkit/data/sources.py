@@ -1,0 +1,206 @@
+"""Read raw text from local files, folders, globs, save_to_disk folders or the Hub.
+
+Loading goes through ``datasets``; what it reports badly (a malformed JSON line, an empty file,
+a missing column) is checked here first so the user gets one line naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from llmkit.config import DataConfig
+from llmkit.errors import DataError
+
+# Reading local files is fast; llmkit shows its own bars for the slow steps (tokenizing, training).
+datasets.disable_progress_bars()
+
+BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass
+class TextSplits:
+    train: list[str]
+    validation: list[str]
+
+
+def resolve_files(patterns: list[str], option: str = "data.train_files") -> list[Path]:
+    """Expand folders and globs into a sorted list of supported files."""
+    files: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            if is_saved_dataset(path):
+                files.append(path)
+                continue
+            found = sorted(p for p in path.rglob("*") if p.suffix in BUILDERS and p.is_file())
+            if not found:
+                raise DataError(
+                    f"{option}: folder {path} holds no {'/'.join(BUILDERS)} files; "
+                    "point it at a folder with data files"
+                )
+            files.extend(found)
+        elif any(c in pattern for c in "*?["):
+            found = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+            if not found:
+                raise DataError(f"{option}: no file matches {pattern!r}; check the pattern")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"{option}: data file {path} not found; check the path")
+    for f in files:
+        if f.is_file() and f.suffix not in BUILDERS:
+            raise DataError(
+                f"{option}: {f} has unsupported type {f.suffix!r}; use one of {', '.join(BUILDERS)}"
+            )
+        if f.is_file() and f.stat().st_size == 0:
+            raise DataError(f"{option}: data file {f} is empty; remove it or add text")
+    return files
+
+
+def is_saved_dataset(path: Path) -> bool:
+    return (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
+
+
+def check_jsonl(path: Path, text_column: str | None) -> None:
+    """Find the first malformed line ourselves: ``datasets`` only says that loading failed."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                reason = getattr(e, "msg", None) or str(e)
+                raise DataError(
+                    f"data file {path} line {lineno}: not valid JSON ({reason}); "
+                    "fix the line or drop it"
+                ) from None
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"data file {path} line {lineno}: expected a JSON object, got "
+                    f"{type(record).__name__}; write one object per line"
+                )
+            if text_column is not None and text_column not in record:
+                raise DataError(
+                    f"data file {path} line {lineno}: no column {text_column!r} (has "
+                    f"{', '.join(record) or 'none'}); set data.text_column"
+                )
+
+
+def load_files(files: list[Path], text_column: str | None = None) -> datasets.Dataset:
+    """One ``datasets.Dataset`` over all files (they must share a type)."""
+    parts = []
+    for f in files:
+        if f.is_dir():
+            ds = datasets.load_from_disk(str(f))
+            if isinstance(ds, datasets.DatasetDict):
+                ds = ds["train"] if "train" in ds else next(iter(ds.values()))
+            parts.append(ds)
+            continue
+        if f.suffix == ".jsonl":
+            check_jsonl(f, text_column)
+        builder = BUILDERS[f.suffix]
+        kwargs = {"sample_by": "paragraph"} if builder == "text" else {}
+        try:
+            ds = datasets.load_dataset(builder, data_files=str(f), split="train", **kwargs)
+        except Exception as e:  # datasets wraps parser errors in many types
+            raise DataError(
+                f"data file {f}: cannot be read ({_cause(e)}); check its format"
+            ) from None
+        parts.append(ds)
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def load_text_splits(cfg: DataConfig) -> TextSplits:
+    """Train and validation documents, with a held-out split taken when none is given."""
+    if cfg.dataset_name:
+        ds = datasets.load_dataset(cfg.dataset_name, cfg.dataset_config_name)
+        train = texts_of(ds["train"], cfg.text_column, cfg.dataset_name)
+        val_name = next((s for s in ("validation", "valid", "test") if s in ds), None)
+        validation = texts_of(ds[val_name], cfg.text_column, cfg.dataset_name) if val_name else []
+    else:
+        train_files = resolve_files(cfg.train_files, "data.train_files")
+        val_files = resolve_files(cfg.validation_files, "data.validation_files")
+        train = texts_of(load_files(train_files, cfg.text_column), cfg.text_column, train_files)
+        validation = (
+            texts_of(load_files(val_files, cfg.text_column), cfg.text_column, val_files)
+            if val_files
+            else []
+        )
+    if not validation:
+        train, validation = hash_split(train, cfg.validation_split, cfg.seed)
+    if not train:
+        raise DataError("the training split is empty after removing blank documents; add data")
+    if not validation:
+        raise DataError(
+            "the validation split is empty; set data.validation_files or raise "
+            "data.validation_split"
+        )
+    return TextSplits(train, validation)
+
+
+def sources_fingerprint(cfg: DataConfig) -> str:
+    """Identifies the raw data and its split without reading it, so a cache hit costs nothing."""
+    if cfg.dataset_name:
+        parts = ["hub", cfg.dataset_name, cfg.dataset_config_name or ""]
+    else:
+        files = resolve_files(cfg.train_files, "data.train_files")
+        files += resolve_files(cfg.validation_files, "data.validation_files")
+        parts = [files_fingerprint(files)]
+    return _hash([*parts, cfg.text_column, cfg.validation_split, cfg.seed])
+
+
+def texts_of(ds: datasets.Dataset, column: str, source: object) -> list[str]:
+    if column not in ds.column_names:
+        raise DataError(
+            f"{_name(source)}: no column {column!r} (columns: {', '.join(ds.column_names)}); "
+            "set data.text_column"
+        )
+    texts = [t for t in ds[column] if isinstance(t, str) and t.strip()]
+    if not texts:
+        raise DataError(f"{_name(source)}: column {column!r} holds no text; check the file")
+    return texts
+
+
+def hash_split(texts: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Held-out documents chosen by a seeded content hash: adding documents moves no other."""
+    train, held = [], []
+    threshold = int(fraction * 2**32)
+    for t in texts:
+        h = int.from_bytes(hashlib.blake2b(f"{seed}\0{t}".encode(), digest_size=4).digest(), "big")
+        (held if h < threshold else train).append(t)
+    return train, held
+
+
+def files_fingerprint(files: list[Path]) -> str:
+    """Path, size and modification time of every file: cheap, and changes when the data does."""
+    parts = []
+    for f in files:
+        for p in [f] if f.is_file() else sorted(x for x in f.rglob("*") if x.is_file()):
+            st = p.stat()
+            parts.append(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return _hash(parts)
+
+
+def _hash(parts: list[object]) -> str:
+    return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def _name(source: object) -> str:
+    if isinstance(source, list):
+        return "data file " + ", ".join(map(str, source[:3])) + (" ..." if len(source) > 3 else "")
+    return f"dataset {source}"
+
+
+def _cause(e: BaseException) -> str:
+    while e.__cause__ is not None:
+        e = e.__cause__
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

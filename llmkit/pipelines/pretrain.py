@@ -1,0 +1,137 @@
+"""Causal-LM pretraining: the steps a user would describe, in order."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmkit import config as config_lib
+from llmkit.cards import CardInfo, write_card
+from llmkit.config import PretrainConfig
+from llmkit.data.pack import BlockDataset
+from llmkit.data.prepare import prepare_data
+from llmkit.errors import ConfigError
+from llmkit.models.load import (
+    build_model,
+    count_parameters,
+    describe,
+    max_positions,
+    resolve_config,
+)
+from llmkit.outputs import check_output_dir, greedy_sample, save_model, start_output_dir
+from llmkit.training.logging import METRICS_FILE, plot_losses
+from llmkit.training.loop import TrainResult, make_accelerator, train
+from llmkit.training.validation import validation_loss
+
+
+@dataclass
+class PretrainResult:
+    output_dir: Path
+    train: TrainResult
+    initial_val_ppl: float | None
+    sample: str
+
+
+def run(cfg: PretrainConfig) -> PretrainResult:
+    cfg.validate()
+    resuming = cfg.train.resume != "no"
+    out = check_output_dir(cfg.output_dir, cfg.overwrite, resuming)
+    check_block_size(cfg)
+
+    accelerator = make_accelerator(cfg.train)
+    with accelerator.main_process_first():
+        data = prepare_data(
+            cfg.data,
+            cfg.tokenizer,
+            trust_remote_code=cfg.model.trust_remote_code,
+            show_progress=accelerator.is_local_main_process,
+        )
+    train_set = BlockDataset(data.splits["train"])
+    val_set = BlockDataset(data.splits["validation"])
+    model = build_model(cfg.model, data.tokenizer, seed=cfg.train.seed)
+    accelerator.print(
+        f"model: {count_parameters(model):,} parameters; data: {len(train_set):,} train and "
+        f"{len(val_set):,} validation blocks of {cfg.data.block_size} tokens"
+        f"{' (cached)' if data.cached else ''}; world size {accelerator.num_processes}"
+    )
+
+    start_output_dir(out, cfg.overwrite, resuming, accelerator)
+    if accelerator.is_main_process:
+        config_lib.save(cfg, out)
+
+    def evaluate(m):
+        return validation_loss(
+            m,
+            val_set,
+            accelerator,
+            batch_size=cfg.train.per_device_eval_batch_size,
+            max_batches=cfg.train.eval_max_batches,
+        )
+
+    result = train(
+        model, train_set, cfg.train, out, accelerator, evaluate=evaluate, desc="pretrain"
+    )
+    save_model(accelerator, model, data.tokenizer, out)
+
+    model = accelerator.unwrap_model(model)
+    sample = greedy_sample(model, data.tokenizer, cfg.sample_prompt)
+    initial = initial_val_ppl(out)
+    if accelerator.is_main_process:
+        plot_losses(out / METRICS_FILE, out / "loss.png", title=f"pretraining {out.name}")
+        write_card(out, card_info(cfg, model, result, data.manifest))
+    final_ppl = result.eval_metrics.get("val_ppl", float("nan"))
+    accelerator.print(
+        f"\nvalidation perplexity: {final_ppl:.2f}"
+        + (f" (untrained: {initial:,.0f}, {initial / final_ppl:,.0f}x lower)" if initial else "")
+        + f"\ntokens/s: {result.tokens_per_second:,.0f}"
+        + f"\nsaved to: {out}\nsample: {sample!r}"
+    )
+    return PretrainResult(out, result, initial, sample)
+
+
+def check_block_size(cfg: PretrainConfig) -> None:
+    limit = max_positions(resolve_config(cfg.model, cfg.tokenizer.vocab_size))
+    if limit is not None and cfg.data.block_size > limit:
+        raise ConfigError(
+            f"data.block_size {cfg.data.block_size} is above the model's {limit} positions; "
+            f"lower data.block_size or raise model.config_overrides.max_position_embeddings"
+        )
+
+
+def initial_val_ppl(out: Path) -> float | None:
+    from llmkit.training.logging import read_metrics
+
+    first = [r for r in read_metrics(out / METRICS_FILE) if r["step"] == 0 and "val_ppl" in r]
+    return first[0]["val_ppl"] if first else None
+
+
+def card_info(cfg: PretrainConfig, model, result: TrainResult, manifest: dict) -> CardInfo:
+    t = cfg.train
+    sources = [cfg.data.dataset_name] if cfg.data.dataset_name else cfg.data.train_files
+    return CardInfo(
+        title=f"{Path(cfg.output_dir).name}",
+        summary="A causal language model pretrained with llmkit.",
+        base_model=cfg.model.name_or_path,
+        datasets=sources,
+        method="causal-LM pretraining"
+        + (f" continued from {cfg.model.name_or_path}" if cfg.model.name_or_path else ""),
+        parameters=count_parameters(model),
+        architecture=describe(model.config),
+        training={
+            "steps": t.max_steps,
+            "tokens seen": result.tokens_seen,
+            "block size": cfg.data.block_size,
+            "batch size per device": t.per_device_train_batch_size,
+            "gradient accumulation": t.gradient_accumulation_steps,
+            "learning rate": t.learning_rate,
+            "schedule": f"{t.lr_scheduler_type}, warmup {t.warmup_ratio:.0%}",
+            "precision": t.mixed_precision,
+            "tokenizer": manifest.get("tokenizer", ""),
+        },
+        results={
+            "validation loss": result.eval_metrics.get("val_loss", float("nan")),
+            "validation perplexity": result.eval_metrics.get("val_ppl", float("nan")),
+        },
+        command=" ".join(["llmkit", *sys.argv[1:]]) if sys.argv[0].endswith("llmkit") else "",
+    )

@@ -1,0 +1,214 @@
+"""The one training loop, shared by pretraining, fine-tuning and distillation.
+
+Accelerate owns devices, DDP/FSDP and mixed precision; this loop owns the data order, the
+loss normalisation across micro-batches and processes, logging and checkpoints. A step:
+fetch this process's micro-batches, count the target tokens of the whole global batch,
+backward each micro-batch's token-sum loss divided by that count, clip, step, log.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import default_collate
+from tqdm.auto import tqdm
+
+from llmkit.config import TrainConfig
+from llmkit.errors import LlmkitError
+from llmkit.training import checkpoint
+from llmkit.training.batches import micro_batches
+from llmkit.training.logging import MetricsLog
+from llmkit.training.optim import lr_at, make_optimizer, set_lr
+
+EvalFn = Callable[[torch.nn.Module], dict[str, float]]
+
+
+@dataclass
+class TrainResult:
+    step: int
+    tokens_seen: int
+    train_loss: float
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    resumed_from: int | None = None
+    tokens_per_second: float = 0.0
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
+    """CPU-only machines get ``cpu=True`` so ``accelerate launch`` starts real gloo DDP."""
+    return Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=cfg.mixed_precision,
+        dynamo_backend="inductor" if cfg.torch_compile else None,
+    )
+
+
+def count_targets(batch: dict[str, torch.Tensor]) -> int:
+    """Tokens that carry a loss after the model's one-position label shift."""
+    return int((batch["labels"][:, 1:] != -100).sum())
+
+
+def train(
+    model: torch.nn.Module,
+    train_set: torch.utils.data.Dataset,
+    cfg: TrainConfig,
+    output_dir: Path,
+    accelerator: Accelerator,
+    *,
+    collate: Callable[[list], dict[str, torch.Tensor]] = default_collate,
+    evaluate: EvalFn | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    world, rank = accelerator.num_processes, accelerator.process_index
+    global_batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
+    if len(train_set) < cfg.per_device_train_batch_size:
+        raise LlmkitError(
+            f"{len(train_set)} training examples is fewer than one batch; add data or lower "
+            "train.per_device_train_batch_size"
+        )
+    set_seed(cfg.seed)
+    optimizer = make_optimizer(model, cfg)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    start_step, tokens_seen = 0, 0
+    resume_from = checkpoint.find_resume_checkpoint(output_dir, cfg.resume)
+    if resume_from is not None:
+        state = checkpoint.load_checkpoint(accelerator, resume_from)
+        start_step, tokens_seen = state["step"], state["tokens_seen"]
+        accelerator.print(f"resumed from {resume_from} at step {start_step}")
+
+    log = (
+        MetricsLog(output_dir, "tensorboard" in cfg.report_to, start_step if resume_from else None)
+        if accelerator.is_main_process
+        else None
+    )
+    batches = micro_batches(
+        train_set,
+        batch_size=cfg.per_device_train_batch_size,
+        seed=cfg.seed,
+        start=start_step * cfg.gradient_accumulation_steps * world,
+        rank=rank,
+        world=world,
+        collate=collate,
+    )
+    eval_metrics: dict[str, float] = {}
+    if evaluate is not None and start_step == 0:
+        eval_metrics = _evaluate(model, evaluate, 0, log, accelerator)
+
+    bar = tqdm(
+        total=cfg.max_steps,
+        initial=start_step,
+        desc=desc,
+        disable=not (cfg.progress_bar and accelerator.is_local_main_process),
+        dynamic_ncols=True,
+    )
+    model.train()
+    window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+    run_tokens, run_start = 0, time.perf_counter()
+    last_loss = float("nan")
+    for step in range(start_step, cfg.max_steps):
+        lr = lr_at(step, cfg)
+        set_lr(optimizer, lr)
+        micro = [
+            {k: v.to(accelerator.device) for k, v in next(batches).items()}
+            for _ in range(cfg.gradient_accumulation_steps)
+        ]
+        local_targets = torch.tensor(
+            sum(count_targets(b) for b in micro), device=accelerator.device
+        )
+        global_targets = accelerator.reduce(local_targets.clone(), reduction="sum").clamp(min=1)
+        step_loss = torch.zeros((), device=accelerator.device)
+        for i, batch in enumerate(micro):
+            sync = i == len(micro) - 1
+            with nullcontext() if sync else accelerator.no_sync(model):
+                out = model(**batch, num_items_in_batch=global_targets)
+                # DDP averages gradients over processes; the loss is already a global mean.
+                accelerator.backward(out.loss * world)
+            step_loss += out.loss.detach()
+        grad_norm = (
+            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            if cfg.max_grad_norm > 0
+            else None
+        )
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        step_tokens = sum(b["input_ids"].numel() for b in micro) * world
+        tokens_seen += step_tokens
+        window_tokens += step_tokens
+        run_tokens += step_tokens
+        last_loss = accelerator.reduce(step_loss, reduction="sum").item()
+        if not math.isfinite(last_loss):
+            raise LlmkitError(
+                f"training loss became {last_loss} at step {step + 1}; lower "
+                "train.learning_rate or use train.mixed_precision=bf16 instead of fp16"
+            )
+        window_loss += last_loss
+        window_steps += 1
+        done = step + 1
+        bar.update(1)
+        if done % cfg.logging_steps == 0 or done == cfg.max_steps:
+            elapsed = time.perf_counter() - window_start
+            record = {
+                "step": done,
+                "train_loss": window_loss / window_steps,
+                "lr": lr,
+                "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                "tokens_seen": tokens_seen,
+                "tokens_per_s": window_tokens / max(elapsed, 1e-9),
+                "epoch": done * global_batch / len(train_set),
+            }
+            bar.set_postfix(
+                loss=f"{record['train_loss']:.3f}",
+                lr=f"{lr:.2e}",
+                tok_s=f"{record['tokens_per_s']:,.0f}",
+            )
+            if log:
+                log.log(record)
+            window_loss, window_steps, window_tokens = 0.0, 0, 0
+            window_start = time.perf_counter()
+        if (
+            evaluate is not None
+            and cfg.eval_steps
+            and done % cfg.eval_steps == 0
+            and done != cfg.max_steps
+        ):
+            eval_metrics = _evaluate(model, evaluate, done, log, accelerator)
+        if cfg.save_steps and done % cfg.save_steps == 0 and done != cfg.max_steps:
+            checkpoint.save_checkpoint(
+                accelerator, output_dir, done, {"tokens_seen": tokens_seen}, cfg.save_total_limit
+            )
+    bar.close()
+    run_seconds = time.perf_counter() - run_start
+    if evaluate is not None:
+        eval_metrics = _evaluate(model, evaluate, cfg.max_steps, log, accelerator)
+    if log:
+        log.close()
+    return TrainResult(
+        step=cfg.max_steps,
+        tokens_seen=tokens_seen,
+        train_loss=last_loss,
+        eval_metrics=eval_metrics,
+        resumed_from=start_step if resume_from else None,
+        tokens_per_second=run_tokens / max(run_seconds, 1e-9),
+    )
+
+
+def _evaluate(
+    model: torch.nn.Module, evaluate: EvalFn, step: int, log: MetricsLog | None, accelerator
+) -> dict[str, float]:
+    model.eval()
+    metrics = evaluate(model)
+    model.train()
+    if log:
+        log.log({"step": step, **metrics})
+    summary = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+    accelerator.print(f"step {step}: {summary}")
+    return metrics

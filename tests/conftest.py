@@ -1,0 +1,100 @@
+"""Shared fixtures: a tiny tokenizer trained here and a tiny Llama built from a config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from llmkit.data.tokenizer import train_tokenizer
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHAKESPEARE = SHARED / "text" / "tinyshakespeare.txt"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def shakespeare_text() -> str:
+    return SHAKESPEARE.read_text()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(shakespeare_text):
+    return train_tokenizer([shakespeare_text[:200_000]], vocab_size=512)
+
+
+def make_tiny_model(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=256,
+    )
+    return LlamaForCausalLM(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_tokenizer):
+    model = make_tiny_model(len(tiny_tokenizer))
+    model.config.pad_token_id = tiny_tokenizer.pad_token_id
+    model.config.bos_token_id = tiny_tokenizer.bos_token_id
+    model.config.eos_token_id = tiny_tokenizer.eos_token_id
+    return model
+
+
+TINY_MODEL = (
+    "{hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, "
+    "num_key_value_heads: 4}"
+)
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory, shakespeare_text) -> Path:
+    """About 120 kB of real text as paragraphs, enough for a few hundred 64-token blocks."""
+    path = tmp_path_factory.mktemp("corpus") / "shakespeare.txt"
+    path.write_text(shakespeare_text[:120_000])
+    return path
+
+
+def pretrain_args(out: Path, data: Path, cache: Path, *extra: str) -> list[str]:
+    """CLI arguments for a pretraining run of a 2-layer model that takes a few seconds."""
+    return [
+        "pretrain",
+        "--output_dir",
+        str(out),
+        "--data.train_files",
+        str(data),
+        "--data.cache_dir",
+        str(cache),
+        "--data.block_size",
+        "64",
+        "--tokenizer.vocab_size",
+        "512",
+        "--model.config_overrides",
+        TINY_MODEL,
+        "--train.per_device_train_batch_size",
+        "8",
+        "--train.max_steps",
+        "30",
+        "--train.learning_rate",
+        "3e-3",
+        "--train.eval_steps",
+        "0",
+        "--train.eval_max_batches",
+        "8",
+        "--train.progress_bar",
+        "false",
+        "--train.report_to",
+        "none",
+        *extra,
+    ]
