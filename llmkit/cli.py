@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from llmkit import config as config_lib
@@ -49,7 +49,7 @@ def _metavar(tp: Any) -> str:
 
 
 def config_command(
-    sub: argparse._SubParsersAction, name: str, cls: type, help: str, run: Callable[[Any], Any]
+    sub: argparse._SubParsersAction, name: str, cls: type, help: str, run: str
 ) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -66,21 +66,29 @@ def config_command(
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from llmkit.config import PretrainConfig
+# Config-driven commands: (name, help, "module:ConfigClass", "module:function").
+# A pipeline adds one row here; its options come from the config class.
+COMMANDS = [
+    (
+        "pretrain",
+        "pretrain a causal language model",
+        "llmkit.config.pretrain:PretrainConfig",
+        "llmkit.pipelines.pretrain:run",
+    ),
+]
 
+
+def _load(ref: str) -> Any:
+    module, name = ref.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="llmkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    config_command(
-        sub, "pretrain", PretrainConfig, "pretrain a causal language model", _run_pretrain
-    )
+    for name, help, config_ref, run_ref in COMMANDS:
+        config_command(sub, name, _load(config_ref), help, run_ref)
     return parser
-
-
-def _run_pretrain(cfg):
-    from llmkit.pipelines import pretrain
-
-    return pretrain.run(cfg)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = config_from_args(args)
-        args.run(cfg)
+        _load(args.run)(cfg)
     except LlmkitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

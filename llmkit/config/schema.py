@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
@@ -28,137 +28,6 @@ def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> A
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
-
-
-# ---------------------------------------------------------------------------------------------
-# Sections shared by pipelines
-
-
-@dataclass
-class DataConfig:
-    train_files: list[str] = option(
-        [],
-        "local files, folders or globs (.txt .jsonl .json .csv .parquet) or a save_to_disk folder",
-    )
-    validation_files: list[str] = option([], "held-out files; when empty a split is taken")
-    dataset_name: str | None = option(None, "a Hub dataset name instead of train_files")
-    dataset_config_name: str | None = option(None, "the Hub dataset's configuration name")
-    text_column: str = option("text", "column holding the text in tabular files")
-    validation_split: float = option(0.05, "fraction of documents held out when no validation set")
-    block_size: int = option(256, "tokens per training block (packed, EOS between documents)")
-    cache_dir: str = option(".cache/llmkit", "where tokenized, packed data is cached")
-    seed: int = option(0, "seed of the deterministic validation split")
-
-
-@dataclass
-class TokenizerConfig:
-    name_or_path: str | None = option(
-        None, "existing tokenizer (Hub name or folder); None trains one"
-    )
-    vocab_size: int = option(4096, "vocabulary size of a trained byte-level BPE tokenizer")
-
-
-@dataclass
-class ModelConfig:
-    preset: str | None = option("tiny", "size preset (tiny, small, base) for a model from scratch")
-    name_or_path: str | None = option(None, "checkpoint (Hub name or folder) to continue from")
-    config_overrides: dict[str, Any] = option({}, "AutoConfig fields, e.g. {num_hidden_layers: 2}")
-    trust_remote_code: bool = option(False, "allow model code from the Hub (off: safe loading)")
-
-
-@dataclass
-class TrainConfig:
-    max_steps: int = option(1000, "optimizer steps")
-    per_device_train_batch_size: int = option(16, "sequences per device per micro-batch")
-    per_device_eval_batch_size: int = option(16, "sequences per device for evaluation")
-    gradient_accumulation_steps: int = option(1, "micro-batches per optimizer step")
-    learning_rate: float = option(1e-3, "peak learning rate")
-    weight_decay: float = option(0.1, "AdamW decay (never on norms and biases)")
-    adam_beta1: float = option(0.9, "AdamW beta1")
-    adam_beta2: float = option(0.95, "AdamW beta2")
-    adam_epsilon: float = option(1e-8, "AdamW epsilon")
-    max_grad_norm: float = option(1.0, "gradient clipping norm (0 disables)")
-    lr_scheduler_type: str = option(
-        "cosine", "learning-rate decay after warmup", choices=("cosine", "linear", "constant")
-    )
-    warmup_ratio: float = option(0.05, "fraction of max_steps spent warming up")
-    min_lr_ratio: float = option(0.1, "final learning rate as a fraction of the peak")
-    mixed_precision: str = option("no", "autocast precision", choices=("no", "fp16", "bf16"))
-    torch_compile: bool = option(False, "compile the model with torch.compile")
-    seed: int = option(42, "seed for initialisation and data order")
-    logging_steps: int = option(10, "steps between logged training metrics")
-    eval_steps: int = option(100, "steps between validation passes (0: only at the end)")
-    eval_max_batches: int | None = option(None, "cap on validation batches per pass")
-    save_steps: int = option(0, "steps between checkpoints (0: no intermediate checkpoints)")
-    save_total_limit: int = option(2, "checkpoints kept (oldest removed)")
-    resume: str = option("no", "'auto' resumes from the newest checkpoint; or a checkpoint path")
-    report_to: list[str] = option(["tensorboard"], "extra loggers: tensorboard or none")
-    progress_bar: bool = option(True, "show a tqdm progress bar")
-
-
-# ---------------------------------------------------------------------------------------------
-# One config per command
-
-
-@dataclass
-class PretrainConfig:
-    output_dir: str = option("runs/pretrain", "where the model, tokenizer, metrics and plots go")
-    overwrite: bool = option(False, "replace an existing run in output_dir")
-    sample_prompt: str = option("The", "prompt of the greedy sample printed at the end")
-    data: DataConfig = field(default_factory=DataConfig)
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def validate(self) -> None:
-        t = self.train
-        _positive(
-            t,
-            "train",
-            "max_steps",
-            "per_device_train_batch_size",
-            "per_device_eval_batch_size",
-            "gradient_accumulation_steps",
-            "logging_steps",
-        )
-        _non_negative(
-            t,
-            "train",
-            "weight_decay",
-            "max_grad_norm",
-            "eval_steps",
-            "save_steps",
-            "warmup_ratio",
-            "min_lr_ratio",
-        )
-        if t.learning_rate <= 0:
-            raise ConfigError("train.learning_rate must be > 0")
-        if t.save_total_limit < 1:
-            raise ConfigError("train.save_total_limit must be >= 1")
-        if self.data.block_size < 2:
-            raise ConfigError("data.block_size must be >= 2")
-        if not 0 <= self.data.validation_split < 1:
-            raise ConfigError("data.validation_split must be in [0, 1)")
-        if self.tokenizer.vocab_size < 300:
-            raise ConfigError("tokenizer.vocab_size must be >= 300 (256 bytes plus merges)")
-        if not self.data.train_files and not self.data.dataset_name:
-            raise ConfigError(
-                "no data: set data.train_files (files, folders, globs) or data.dataset_name"
-            )
-        if self.model.preset is None and self.model.name_or_path is None:
-            raise ConfigError("set model.preset or model.name_or_path")
-
-
-def _positive(section: object, prefix: str, *names: str) -> None:
-    for name in names:
-        if getattr(section, name) < 1:
-            raise ConfigError(f"{prefix}.{name} must be >= 1, got {getattr(section, name)}")
-
-
-def _non_negative(section: object, prefix: str, *names: str) -> None:
-    for name in names:
-        if getattr(section, name) < 0:
-            raise ConfigError(f"{prefix}.{name} must be >= 0, got {getattr(section, name)}")
 
 
 # ---------------------------------------------------------------------------------------------

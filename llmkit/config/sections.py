@@ -1,0 +1,70 @@
+"""Config sections shared by several pipelines (data, tokenizer, model, training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llmkit.config.schema import option
+
+
+@dataclass
+class DataConfig:
+    train_files: list[str] = option(
+        [],
+        "local files, folders or globs (.txt .jsonl .json .csv .parquet) or a save_to_disk folder",
+    )
+    validation_files: list[str] = option([], "held-out files; when empty a split is taken")
+    dataset_name: str | None = option(None, "a Hub dataset name instead of train_files")
+    dataset_config_name: str | None = option(None, "the Hub dataset's configuration name")
+    text_column: str = option("text", "column holding the text in tabular files")
+    validation_split: float = option(0.05, "fraction of documents held out when no validation set")
+    block_size: int = option(256, "tokens per training block (packed, EOS between documents)")
+    cache_dir: str = option(".cache/llmkit", "where tokenized, packed data is cached")
+    seed: int = option(0, "seed of the deterministic validation split")
+
+
+@dataclass
+class TokenizerConfig:
+    name_or_path: str | None = option(
+        None, "existing tokenizer (Hub name or folder); None trains one"
+    )
+    vocab_size: int = option(4096, "vocabulary size of a trained byte-level BPE tokenizer")
+
+
+@dataclass
+class ModelConfig:
+    preset: str | None = option("tiny", "size preset (tiny, small, base) for a model from scratch")
+    name_or_path: str | None = option(None, "checkpoint (Hub name or folder) to continue from")
+    config_overrides: dict[str, Any] = option({}, "AutoConfig fields, e.g. {num_hidden_layers: 2}")
+    trust_remote_code: bool = option(False, "allow model code from the Hub (off: safe loading)")
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = option(1000, "optimizer steps")
+    per_device_train_batch_size: int = option(16, "sequences per device per micro-batch")
+    per_device_eval_batch_size: int = option(16, "sequences per device for evaluation")
+    gradient_accumulation_steps: int = option(1, "micro-batches per optimizer step")
+    learning_rate: float = option(1e-3, "peak learning rate")
+    weight_decay: float = option(0.1, "AdamW decay (never on norms and biases)")
+    adam_beta1: float = option(0.9, "AdamW beta1")
+    adam_beta2: float = option(0.95, "AdamW beta2")
+    adam_epsilon: float = option(1e-8, "AdamW epsilon")
+    max_grad_norm: float = option(1.0, "gradient clipping norm (0 disables)")
+    lr_scheduler_type: str = option(
+        "cosine", "learning-rate decay after warmup", choices=("cosine", "linear", "constant")
+    )
+    warmup_ratio: float = option(0.05, "fraction of max_steps spent warming up")
+    min_lr_ratio: float = option(0.1, "final learning rate as a fraction of the peak")
+    mixed_precision: str = option("no", "autocast precision", choices=("no", "fp16", "bf16"))
+    torch_compile: bool = option(False, "compile the model with torch.compile")
+    seed: int = option(42, "seed for initialisation and data order")
+    logging_steps: int = option(10, "steps between logged training metrics")
+    eval_steps: int = option(100, "steps between validation passes (0: only at the end)")
+    eval_max_batches: int | None = option(None, "cap on validation batches per pass")
+    save_steps: int = option(0, "steps between checkpoints (0: no intermediate checkpoints)")
+    save_total_limit: int = option(2, "checkpoints kept (oldest removed)")
+    resume: str = option("no", "'auto' resumes from the newest checkpoint; or a checkpoint path")
+    report_to: list[str] = option(["tensorboard"], "extra loggers: tensorboard or none")
+    progress_bar: bool = option(True, "show a tqdm progress bar")
