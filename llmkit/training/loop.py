@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from torch.utils.data import default_collate
 from tqdm.auto import tqdm
@@ -43,6 +44,9 @@ class TrainResult:
 
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
     """CPU-only machines get ``cpu=True`` so ``accelerate launch`` starts real gloo DDP."""
+    # Accelerate keeps precision in a process-wide singleton; forget it (but not the process
+    # group) so several runs with different settings can share one notebook or test session.
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(
         cpu=not torch.cuda.is_available(),
         mixed_precision=cfg.mixed_precision,
@@ -73,6 +77,8 @@ def train(
             f"{len(train_set)} training examples is fewer than one batch; add data or lower "
             "train.per_device_train_batch_size"
         )
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     optimizer = make_optimizer(model, cfg)
     model, optimizer = accelerator.prepare(model, optimizer)

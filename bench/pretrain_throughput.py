@@ -1,0 +1,143 @@
+"""Pretraining throughput: llmkit's loop vs a plain transformers.Trainer, same model and data.
+
+Both train the same freshly initialised model (same seed) on the same packed blocks for the
+same number of steps, in this one invocation. Prints tokens/s for each, their ratio, and MFU
+against a matmul peak measured here too.
+
+    python bench/pretrain_throughput.py                 # fp32 both, then llmkit's bf16 autocast
+    python bench/pretrain_throughput.py --steps 20 --preset tiny --precision bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+from llmkit.config import DataConfig, ModelConfig, TokenizerConfig, TrainConfig
+from llmkit.data.pack import BlockDataset
+from llmkit.data.prepare import prepare_data
+from llmkit.models.load import build_model
+from llmkit.training.loop import make_accelerator, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def flops_per_token(model: torch.nn.Module, seq: int) -> float:
+    """6N for the weights touched per token (input embeddings excluded) plus attention."""
+    c = model.config
+    n = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    return 6 * n + 12 * c.num_hidden_layers * c.hidden_size * seq
+
+
+def run_llmkit(model, data, cfg: TrainConfig, out: Path) -> float:
+    accelerator = make_accelerator(cfg)
+    start = time.perf_counter()
+    result = train(model, data, cfg, out, accelerator, desc="llmkit")
+    seconds = time.perf_counter() - start
+    return result.tokens_seen / seconds
+
+
+def run_trainer(model, data, cfg: TrainConfig, out: Path) -> float:
+    args = TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=round(cfg.warmup_ratio * cfg.max_steps),
+        lr_scheduler_type="cosine",
+        max_grad_norm=cfg.max_grad_norm,
+        bf16=cfg.mixed_precision == "bf16",
+        use_cpu=not torch.cuda.is_available(),
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",
+        report_to=[],
+        dataloader_num_workers=0,
+        seed=cfg.seed,
+        disable_tqdm=False,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=data)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    return cfg.max_steps * cfg.per_device_train_batch_size * data.blocks.shape[1] / seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--block-size", type=int, default=256)
+    p.add_argument(
+        "--precision",
+        default="no",
+        choices=["no", "bf16"],
+        help="precision of the head-to-head run (both sides)",
+    )
+    p.add_argument("--data", default=str(ROOT / "data" / "pretrain" / "corpus.jsonl"))
+    args = p.parse_args()
+
+    data_cfg = DataConfig(
+        train_files=[args.data],
+        block_size=args.block_size,
+        cache_dir=str(ROOT / ".cache" / "llmkit"),
+    )
+    prepared = prepare_data(data_cfg, TokenizerConfig(vocab_size=4096))
+    blocks = BlockDataset(prepared.splits["train"])
+    train_cfg = TrainConfig(
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch_size,
+        eval_steps=0,
+        report_to=[],
+        mixed_precision=args.precision,
+        logging_steps=10,
+    )
+
+    def fresh():
+        return build_model(ModelConfig(preset=args.preset), prepared.tokenizer, seed=0)
+
+    model = fresh()
+    fpt = flops_per_token(model, args.block_size)
+    peaks = {"no": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer_tps = run_trainer(fresh(), blocks, train_cfg, Path(tmp) / "trainer")
+        llmkit_tps = run_llmkit(fresh(), blocks, train_cfg, Path(tmp) / "llmkit")
+        rows.append(("transformers.Trainer", args.precision, trainer_tps))
+        rows.append(("llmkit", args.precision, llmkit_tps))
+        if args.precision == "no":
+            bf16 = TrainConfig(**{**train_cfg.__dict__, "mixed_precision": "bf16"})
+            rows.append(("llmkit", "bf16", run_llmkit(fresh(), blocks, bf16, Path(tmp) / "bf16")))
+
+    params = sum(p.numel() for p in model.parameters())
+    print(
+        f"\nmodel: {args.preset}, {params / 1e6:.1f}M parameters; block {args.block_size}, "
+        f"batch {args.batch_size}, {args.steps} steps; {torch.get_num_threads()} threads"
+    )
+    print(
+        f"matmul peak: fp32 {peaks['no'] / 1e9:,.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:,.0f} "
+        f"GFLOP/s; {fpt / 1e6:.1f} MFLOP per token"
+    )
+    print(f"{'run':<22}{'precision':>10}{'tokens/s':>12}{'MFU':>8}{'vs Trainer':>12}")
+    for name, prec, tps in rows:
+        mfu = tps * fpt / peaks[prec]
+        print(f"{name:<22}{prec:>10}{tps:>12,.0f}{mfu:>8.1%}{tps / trainer_tps:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main()
