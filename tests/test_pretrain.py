@@ -116,3 +116,32 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, corpus_fil
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
     losses = lambda path: [r["train_loss"] for r in read_metrics(path) if "train_loss" in r]  # noqa: E731
     assert losses(resumed / "metrics.jsonl") == losses(full / "metrics.jsonl")
+
+
+def test_continued_pretraining_starts_where_the_checkpoint_ended(tmp_path, corpus_file):
+    cache = tmp_path / "cache"
+    first = tmp_path / "first"
+    assert main(pretrain_args(first, corpus_file, cache, "--train.max_steps", "10")) == 0
+    second = tmp_path / "second"
+    args = pretrain_args(
+        second,
+        corpus_file,
+        cache,
+        "--train.max_steps",
+        "5",
+        "--model.name_or_path",
+        str(first),
+        "--tokenizer.name_or_path",
+        str(first),
+    )
+    assert main(args) == 0
+    end_of_first = [r["val_loss"] for r in read_metrics(first / "metrics.jsonl") if "val_loss" in r]
+    start_of_second = [
+        r["val_loss"] for r in read_metrics(second / "metrics.jsonl") if "val_loss" in r
+    ]
+    # Same weights, same validation blocks: the continued run's step-0 loss is the first's last.
+    assert abs(start_of_second[0] - end_of_first[-1]) < 1e-5
+    assert (
+        AutoTokenizer.from_pretrained(second).get_vocab()
+        == AutoTokenizer.from_pretrained(first).get_vocab()
+    )
