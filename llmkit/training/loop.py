@@ -215,6 +215,7 @@ def _evaluate(
     model.train()
     if log:
         log.log({"step": step, **metrics})
-    summary = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-    accelerator.print(f"step {step}: {summary}")
+    summary = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
+    if accelerator.is_main_process:
+        tqdm.write(f"step {step}: {summary}")  # above the progress bar, not through it
     return metrics
