@@ -2,26 +2,83 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmkit.config.schema import option
+from llmkit.config.steps import (
+    BoilerplateConfig,
+    CleanConfig,
+    DecontaminateConfig,
+    ExactDedupConfig,
+    NearDedupConfig,
+    SplitConfig,
+)
+from llmkit.errors import ConfigError
 
 
 @dataclass
 class DataConfig:
+    """Where the text comes from, the document steps it goes through, and how it is packed.
+
+    Pretraining and ``llmkit data prepare`` run the same steps: read -> clean -> boilerplate
+    -> exact_dedup -> near_dedup -> decontaminate -> split -> tokenize -> pack.
+    """
+
     train_files: list[str] = option(
         [],
-        "local files, folders or globs (.txt .jsonl .json .csv .parquet) or a save_to_disk folder",
+        "local files, folders or globs (.txt .jsonl .json .csv .parquet), a save_to_disk "
+        "folder, or a folder written by `llmkit data prepare` (used as is)",
     )
     validation_files: list[str] = option([], "held-out files; when empty a split is taken")
     dataset_name: str | None = option(None, "a Hub dataset name instead of train_files")
     dataset_config_name: str | None = option(None, "the Hub dataset's configuration name")
     text_column: str = option("text", "column holding the text in tabular files")
     validation_split: float = option(0.05, "fraction of documents held out when no validation set")
+    test_split: float = option(0.0, "fraction of documents held out for a test split")
+    validation_docs: int | None = option(None, "validation size as a count (overrides the split)")
+    test_docs: int | None = option(None, "test size as a count (overrides test_split)")
     block_size: int = option(256, "tokens per training block (packed, EOS between documents)")
+    packing: str = option(
+        "concat",
+        "concat: blocks may span documents; document: no block crosses a document boundary",
+        choices=("concat", "document"),
+    )
+    remainder: str = option(
+        "pad",
+        "packing=document: pad each document's last partial block (no loss on pads) or drop it",
+        choices=("pad", "drop"),
+    )
     cache_dir: str = option(".cache/llmkit", "where tokenized, packed data is cached")
     seed: int = option(0, "seed of the deterministic validation split")
+    num_proc: int | None = option(None, "tokenizer worker processes (None: all cores)")
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    boilerplate: BoilerplateConfig = field(default_factory=BoilerplateConfig)
+    exact_dedup: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = field(default_factory=NearDedupConfig)
+    decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("validation_split", "test_split"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.validation_split + self.test_split >= 1:
+            raise ConfigError("data.validation_split + data.test_split must be < 1; lower them")
+        for name in ("validation_docs", "test_docs"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ConfigError(f"data.{name} must be >= 0, got {getattr(self, name)}")
+        if self.num_proc is not None and self.num_proc < 1:
+            raise ConfigError(f"data.num_proc must be >= 1 or None, got {self.num_proc}")
+
+    def split_config(self, hold_out_validation: bool = True) -> SplitConfig:
+        """The split step's settings; without a hold-out, validation comes from elsewhere."""
+        return SplitConfig(
+            validation=self.validation_split if hold_out_validation else 0.0,
+            test=self.test_split,
+            validation_docs=self.validation_docs if hold_out_validation else None,
+            test_docs=self.test_docs,
+            seed=self.seed,
+        )
 
 
 @dataclass

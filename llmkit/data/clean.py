@@ -11,9 +11,10 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from llmkit.data.documents import Doc, StepReport, option, passthrough
+from llmkit.config.steps import BoilerplateConfig, CleanConfig
+from llmkit.data.documents import Doc, StepReport, passthrough
 from llmkit.errors import ConfigError
 
 REPLACEMENT_CHAR = "\ufffd"
@@ -39,33 +40,6 @@ def decode_bytes(raw: bytes, source: str, report: StepReport | None = None) -> t
         per_source = report.details.setdefault("invalid_utf8", {})
         per_source[source] = per_source.get(source, 0) + invalid
     return text, invalid
-
-
-@dataclass
-class CleanConfig:
-    """Which normalisations and length filters ``clean`` applies."""
-
-    enabled: bool = option(True, "Run this step; off passes documents through unchanged.")
-    unicode_nfc: bool = option(True, "Compose Unicode (NFC) so e+U+0301 and U+00E9 are equal.")
-    remove_control_chars: bool = option(True, "Drop control characters but newline and tab.")
-    remove_replacement_chars: bool = option(True, "Drop U+FFFD left by undecodable bytes.")
-    normalise_whitespace: bool = option(True, "Collapse space runs, strip line ends, cap blanks.")
-    max_blank_lines: int = option(1, "Longest run of blank lines kept (1: paragraphs stay apart).")
-    min_chars: int = option(0, "Remove documents shorter than this many characters (0: off).")
-    max_chars: int | None = option(None, "Remove documents longer than this many characters.")
-    min_tokens: int = option(0, "Remove documents with fewer tokens; needs count_tokens (0: off).")
-    max_tokens: int | None = option(None, "Remove documents with more tokens; needs count_tokens.")
-
-    def __post_init__(self) -> None:
-        if self.max_blank_lines < 0:
-            raise ConfigError(f"clean.max_blank_lines must be >= 0, got {self.max_blank_lines}")
-        for name in ("chars", "tokens"):
-            low, high = getattr(self, f"min_{name}"), getattr(self, f"max_{name}")
-            if low < 0 or (high is not None and high < low):
-                raise ConfigError(
-                    f"clean.min_{name}={low} / clean.max_{name}={high} are inconsistent: "
-                    f"use 0 <= min_{name} <= max_{name}"
-                )
 
 
 def clean_text(text: str, config: CleanConfig, counts: Counter[str] | None = None) -> str:
@@ -155,22 +129,6 @@ def _length_reason(
         if config.max_tokens is not None and n > config.max_tokens:
             return "too_long_tokens"
     return None
-
-
-@dataclass
-class BoilerplateConfig:
-    """Remove lines (menus, footers, licence notices) that repeat across many documents."""
-
-    enabled: bool = option(False, "Off by default: in dialogue repeated lines are content.")
-    min_docs: int = option(50, "Remove a line from every document if this many contain it.")
-    max_listed: int = option(20, "How many removed lines (most frequent first) to report.")
-
-    def __post_init__(self) -> None:
-        if self.min_docs < 2:
-            raise ConfigError(
-                f"boilerplate.min_docs must be >= 2 (a line in one document is not repeated), "
-                f"got {self.min_docs}"
-            )
 
 
 def count_lines(docs: Iterable[Doc]) -> Counter[str]:

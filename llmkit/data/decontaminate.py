@@ -11,20 +11,9 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from llmkit.data.documents import Doc, StepReport, normalised_words, option, passthrough
+from llmkit.config.steps import DecontaminateConfig
+from llmkit.data.documents import Doc, StepReport, normalised_words, passthrough
 from llmkit.errors import ConfigError
-
-
-@dataclass
-class DecontaminateConfig:
-    """N-gram overlap test against the evaluation texts."""
-
-    enabled: bool = option(True, "Run this step; off passes documents through unchanged.")
-    ngram: int = option(13, "Words in a shared n-gram that marks a document as contaminated.")
-
-    def __post_init__(self) -> None:
-        if self.ngram < 1:
-            raise ConfigError(f"decontaminate.ngram must be >= 1, got {self.ngram}: try 13")
 
 
 def _ngram_hash(words: list[str]) -> int:

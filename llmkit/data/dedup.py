@@ -9,48 +9,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 
 from datasketch import MinHash, MinHashLSH
 
+from llmkit.config.steps import ExactDedupConfig, NearDedupConfig
 from llmkit.data.documents import (
     Doc,
     StepReport,
     normalised_content,
     normalised_words,
-    option,
     passthrough,
 )
-from llmkit.errors import ConfigError
-
-
-@dataclass
-class ExactDedupConfig:
-    """Remove documents whose normalised content (lowercase, whitespace collapsed) repeats."""
-
-    enabled: bool = option(True, "Run this step; off passes documents through unchanged.")
-
-
-@dataclass
-class NearDedupConfig:
-    """MinHash-LSH near-duplicate removal over word n-gram shingles."""
-
-    enabled: bool = option(True, "Run this step; off passes documents through unchanged.")
-    threshold: float = option(0.8, "Estimated Jaccard similarity at which a document is a copy.")
-    num_perm: int = option(128, "MinHash permutations: more is more precise and slower.")
-    ngram: int = option(5, "Shingle size in words; shorter documents are one shingle.")
-    seed: int = option(1, "MinHash seed; fixed so the same corpus gives the same result.")
-    batch_size: int = option(1024, "Documents hashed together with MinHash.bulk.")
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.threshold <= 1.0:
-            raise ConfigError(
-                f"near_dedup.threshold must be in (0, 1], got {self.threshold}: try 0.8"
-            )
-        for name in ("num_perm", "ngram", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"near_dedup.{name} must be >= 1, got {getattr(self, name)}")
 
 
 def content_hash(text: str) -> bytes:

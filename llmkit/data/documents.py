@@ -44,6 +44,8 @@ class StepReport:
     enabled: bool = True
     docs_in: int = 0
     docs_out: int = 0
+    chars_in: int = 0  # filled by the caller that chains the steps (see ``count_chars``)
+    chars_out: int = 0
     removed: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
@@ -60,10 +62,44 @@ class StepReport:
     def docs_removed(self) -> int:
         return sum(self.removed.values())
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: counters become plain dicts."""
+        return {
+            "name": self.name,
+            "enabled": self.enabled,
+            "docs_in": self.docs_in,
+            "docs_out": self.docs_out,
+            "chars_in": self.chars_in,
+            "chars_out": self.chars_out,
+            "removed": dict(self.removed.most_common()),
+            "examples": self.examples,
+            "details": _plain(self.details),
+        }
 
-def option(default: Any, help: str) -> Any:
-    """A config field with a one-line ``metadata["help"]``, so a CLI can list the options."""
-    return field(default=default, metadata={"help": help})
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StepReport:
+        """The inverse of ``to_dict`` (as read back from a saved report)."""
+        return cls(**{**d, "removed": Counter(d.get("removed", {}))})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):  # Counter included
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def count_chars(docs: Iterable[Doc], report: StepReport, side: str) -> Iterator[Doc]:
+    """Pass documents through, adding their characters to ``report.chars_in``/``chars_out``."""
+    attr = f"chars_{side}"
+    total = getattr(report, attr)
+    try:
+        for doc in docs:
+            total += len(doc.text)
+            yield doc
+    finally:
+        setattr(report, attr, total)
 
 
 def passthrough(docs: Iterable[Doc], report: StepReport) -> Iterator[Doc]:
@@ -76,24 +112,35 @@ def passthrough(docs: Iterable[Doc], report: StepReport) -> Iterator[Doc]:
 
 
 def format_reports(reports: Iterable[StepReport]) -> str:
-    """A plain-text table: one row per step with in, out, removed and the reasons."""
-    rows = [("step", "in", "out", "removed", "reasons")]
+    """A plain-text table: one row per step with documents (and characters) in, out, removed
+    and the reasons. Character columns appear when a caller counted them (``count_chars``)."""
+    reports = list(reports)
+    chars = any(r.chars_in or r.chars_out for r in reports)
+    header = ("step", "in", "out", "removed", *(("chars in", "chars out") if chars else ()))
+    rows = [(*header, "reasons")]
     for r in reports:
         reasons = ", ".join(f"{k}={v}" for k, v in r.removed.most_common())
         rows.append(
             (
                 r.name if r.enabled else f"{r.name} (off)",
-                str(r.docs_in),
-                str(r.docs_out),
-                str(r.docs_removed),
+                f"{r.docs_in:,}",
+                f"{r.docs_out:,}",
+                f"{r.docs_removed:,}",
+                *((f"{r.chars_in:,}", f"{r.chars_out:,}") if chars else ()),
                 reasons,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return format_table(rows)
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    """Columns aligned: the first left, the middle ones right, the last left and unpadded."""
+    n = len(rows[0])
+    widths = [max(len(row[i]) for row in rows) for i in range(n - 1)]
     lines = []
     for row in rows:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:4], widths[1:])]
-        lines.append("  ".join([*cells, row[4]]).rstrip())
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:-1], widths[1:])]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)
 
 

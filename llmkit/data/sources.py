@@ -1,7 +1,8 @@
-"""Read raw text from local files, folders, globs, save_to_disk folders or the Hub.
+"""Find and load raw data: local files, folders, globs, save_to_disk folders.
 
 Loading goes through ``datasets``; what it reports badly (a malformed JSON line, an empty file,
 a missing column) is checked here first so the user gets one line naming the file and the fix.
+``llmkit.data.read`` streams the same sources document by document for data preparation.
 """
 
 from __future__ import annotations
@@ -9,24 +10,16 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 
-from llmkit.config import DataConfig
 from llmkit.errors import DataError
 
 # Reading local files is fast; llmkit shows its own bars for the slow steps (tokenizing, training).
 datasets.disable_progress_bars()
 
 BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
-
-
-@dataclass
-class TextSplits:
-    train: list[str]
-    validation: list[str]
 
 
 def resolve_files(patterns: list[str], option: str = "data.train_files") -> list[Path]:
@@ -54,6 +47,7 @@ def resolve_files(patterns: list[str], option: str = "data.train_files") -> list
             files.append(path)
         else:
             raise DataError(f"{option}: data file {path} not found; check the path")
+    files = list(dict.fromkeys(files))  # a file named twice (folder and glob) is read once
     for f in files:
         if f.is_file() and f.suffix not in BUILDERS:
             raise DataError(
@@ -118,45 +112,6 @@ def load_files(files: list[Path], text_column: str | None = None) -> datasets.Da
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
-def load_text_splits(cfg: DataConfig) -> TextSplits:
-    """Train and validation documents, with a held-out split taken when none is given."""
-    if cfg.dataset_name:
-        ds = datasets.load_dataset(cfg.dataset_name, cfg.dataset_config_name)
-        train = texts_of(ds["train"], cfg.text_column, cfg.dataset_name)
-        val_name = next((s for s in ("validation", "valid", "test") if s in ds), None)
-        validation = texts_of(ds[val_name], cfg.text_column, cfg.dataset_name) if val_name else []
-    else:
-        train_files = resolve_files(cfg.train_files, "data.train_files")
-        val_files = resolve_files(cfg.validation_files, "data.validation_files")
-        train = texts_of(load_files(train_files, cfg.text_column), cfg.text_column, train_files)
-        validation = (
-            texts_of(load_files(val_files, cfg.text_column), cfg.text_column, val_files)
-            if val_files
-            else []
-        )
-    if not validation:
-        train, validation = hash_split(train, cfg.validation_split, cfg.seed)
-    if not train:
-        raise DataError("the training split is empty after removing blank documents; add data")
-    if not validation:
-        raise DataError(
-            "the validation split is empty; set data.validation_files or raise "
-            "data.validation_split"
-        )
-    return TextSplits(train, validation)
-
-
-def sources_fingerprint(cfg: DataConfig) -> str:
-    """Identifies the raw data and its split without reading it, so a cache hit costs nothing."""
-    if cfg.dataset_name:
-        parts = ["hub", cfg.dataset_name, cfg.dataset_config_name or ""]
-    else:
-        files = resolve_files(cfg.train_files, "data.train_files")
-        files += resolve_files(cfg.validation_files, "data.validation_files")
-        parts = [files_fingerprint(files)]
-    return _hash([*parts, cfg.text_column, cfg.validation_split, cfg.seed])
-
-
 def texts_of(ds: datasets.Dataset, column: str, source: object) -> list[str]:
     if column not in ds.column_names:
         raise DataError(
@@ -169,16 +124,6 @@ def texts_of(ds: datasets.Dataset, column: str, source: object) -> list[str]:
     return texts
 
 
-def hash_split(texts: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Held-out documents chosen by a seeded content hash: adding documents moves no other."""
-    train, held = [], []
-    threshold = int(fraction * 2**32)
-    for t in texts:
-        h = int.from_bytes(hashlib.blake2b(f"{seed}\0{t}".encode(), digest_size=4).digest(), "big")
-        (held if h < threshold else train).append(t)
-    return train, held
-
-
 def files_fingerprint(files: list[Path]) -> str:
     """Path, size and modification time of every file: cheap, and changes when the data does."""
     parts = []
@@ -187,6 +132,19 @@ def files_fingerprint(files: list[Path]) -> str:
             st = p.stat()
             parts.append(f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}")
     return _hash(parts)
+
+
+def content_fingerprint(files: list[Path]) -> dict[str, str]:
+    """sha256 of every file's bytes (folders: of all their files), for the manifest."""
+    out = {}
+    for f in files:
+        digest = hashlib.sha256()
+        for p in [f] if f.is_file() else sorted(x for x in f.rglob("*") if x.is_file()):
+            with p.open("rb") as fh:
+                while block := fh.read(1 << 24):
+                    digest.update(block)
+        out[str(f)] = digest.hexdigest()[:16]
+    return out
 
 
 def _hash(parts: list[object]) -> str:

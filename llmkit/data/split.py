@@ -16,46 +16,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 
-from llmkit.data.documents import Doc, StepReport, normalised_content, option
-from llmkit.errors import ConfigError, DataError
+from llmkit.config.steps import SplitConfig
+from llmkit.data.documents import Doc, StepReport, normalised_content
+from llmkit.errors import DataError
 
 SPLITS = ("train", "validation", "test")
-
-
-@dataclass
-class SplitConfig:
-    """Sizes of the held-out splits and what the split hash reads."""
-
-    enabled: bool = option(True, "Split at all; off puts every document in train.")
-    validation: float = option(0.05, "Fraction of documents for validation.")
-    test: float = option(0.0, "Fraction of documents for test.")
-    validation_docs: int | None = option(
-        None, "Validation size as a count; overrides the fraction."
-    )
-    test_docs: int | None = option(None, "Test size as a count; overrides the fraction.")
-    seed: int = option(0, "Hash seed: another seed draws another split.")
-    key: str = option("text", "What to hash: 'text' (normalised content) or 'id'.")
-
-    def __post_init__(self) -> None:
-        if self.key not in ("text", "id"):
-            raise ConfigError(f"split.key must be 'text' or 'id', got {self.key!r}")
-        for name in ("validation", "test"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"split.{name} must be in [0, 1], got {getattr(self, name)}")
-            count = getattr(self, f"{name}_docs")
-            if count is not None and count < 0:
-                raise ConfigError(f"split.{name}_docs must be >= 0, got {count}")
-        if self.validation + self.test > 1.0:
-            raise ConfigError(
-                f"split.validation + split.test = {self.validation + self.test} > 1: lower them"
-            )
-
-    @property
-    def uses_counts(self) -> bool:
-        return self.validation_docs is not None or self.test_docs is not None
 
 
 def split_point(doc: Doc, config: SplitConfig) -> float:
@@ -69,7 +37,7 @@ def split_point(doc: Doc, config: SplitConfig) -> float:
 
 def assign_split(doc: Doc, config: SplitConfig) -> str:
     """``train``, ``validation`` or ``test`` from the fractions of ``config`` (counts ignored)."""
-    if not config.enabled:
+    if not config.enabled or config.test + config.validation == 0:
         return "train"
     u = split_point(doc, config)
     if u < config.test:
@@ -114,23 +82,29 @@ def resolve_counts(docs: list[Doc], config: SplitConfig) -> SplitConfig:
 
 
 def split_documents(
-    docs: Iterable[Doc], config: SplitConfig, report: StepReport
+    docs: Iterable[Doc],
+    config: SplitConfig,
+    report: StepReport,
+    fixed: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, Doc]]:
     """Yield ``(split, doc)`` for every document; nothing is removed.
 
     Streams when sizes are fractions; with counts, reads all documents first (see the module
-    docstring on stability). Details: ``sizes`` (documents per split) and ``fractions`` (the
-    fractions used: reuse them to keep the split stable).
+    docstring on stability). ``fixed`` maps a document's ``source`` to the split it must go to
+    (validation files, a Hub dataset's own validation split); those documents take no part in
+    the hash split. Details: ``sizes`` (documents per split) and ``fractions`` (the fractions
+    used: reuse them to keep the split stable).
     """
     report.enabled = config.enabled
+    fixed = fixed or {}
     if config.enabled and config.uses_counts:
         docs = list(docs)
-        config = resolve_counts(docs, config)
+        config = resolve_counts([d for d in docs if d.source not in fixed], config)
     report.details["fractions"] = {"validation": config.validation, "test": config.test}
     sizes: Counter[str] = report.details.setdefault("sizes", Counter())
     for doc in docs:
         report.docs_in += 1
-        name = assign_split(doc, config)
+        name = fixed.get(doc.source) or assign_split(doc, config)
         sizes[name] += 1
         report.docs_out += 1
         yield name, doc
