@@ -1,0 +1,102 @@
+"""Evaluation: the steps a user would describe, in order.
+
+Read the split, load the model, score it (perplexity on plain text, or a task's metrics on
+generated predictions), then write eval_results.json (and predictions.jsonl) and print a
+table. Nothing is written until every number is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmkit.config.evaluate import EvaluateConfig
+from llmkit.evaluation.load import LoadedModel, load_for_evaluation
+from llmkit.evaluation.report import (
+    format_table,
+    report_for_task,
+    report_for_text,
+    save_outputs,
+)
+from llmkit.evaluation.task_eval import evaluate_task
+from llmkit.evaluation.text_eval import evaluate_text, load_texts
+from llmkit.outputs import check_output_dir
+from llmkit.tasks import get_task
+from llmkit.tasks.data import load_task_records
+
+
+@dataclass
+class EvaluateResult:
+    output_dir: Path
+    report: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Every value the metrics returned, by name (``perplexity``, ``bleu``, ``rouge1``...)."""
+        return self.report["metrics"]
+
+
+def run(cfg: EvaluateConfig) -> EvaluateResult:
+    cfg.validate()
+    out = check_output_dir(cfg.resolved_output_dir(), cfg.overwrite, resuming=False)
+    if cfg.task.name:
+        report, predictions = evaluate_on_task(cfg)
+    else:
+        report, predictions = evaluate_on_text(cfg), []
+    path = save_outputs(out, cfg, report, predictions)
+    print(f"{format_table(report)}\n\nresults: {path}")
+    return EvaluateResult(out, report)
+
+
+def evaluate_on_text(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Perplexity: read the split's documents, load the model, score the stream."""
+    texts = load_texts(
+        cfg.data,
+        cfg.split,
+        cfg.text_column,
+        dataset_config=cfg.dataset_config,
+        max_examples=cfg.max_examples,
+    )
+    loaded = load_model(cfg)
+    result = evaluate_text(
+        loaded.model,
+        loaded.tokenizer,
+        texts,
+        context_length=cfg.perplexity.context_length,
+        stride=cfg.perplexity.stride,
+        batch_size=cfg.batch_size,
+        show_progress=cfg.show_progress,
+    )
+    return report_for_text(cfg, loaded, result)
+
+
+def evaluate_on_task(cfg: EvaluateConfig) -> tuple[dict[str, Any], list[dict]]:
+    """Task metrics: read the split's records, load the model, generate and score."""
+    task = get_task(cfg.task.name, cfg.task.options)
+    records = load_task_records(task, cfg.data, cfg.split, dataset_config=cfg.dataset_config)
+    loaded = load_model(cfg)
+    result = evaluate_task(
+        loaded.model,
+        loaded.tokenizer,
+        task,
+        records,
+        metrics=cfg.metrics or None,
+        batch_size=cfg.batch_size,
+        max_examples=cfg.max_examples,
+        generation=cfg.generation,
+        max_prompt_tokens=cfg.max_prompt_tokens,
+        metric_options=cfg.metric_options,
+        show_progress=cfg.show_progress,
+    )
+    return report_for_task(cfg, loaded, result), result.predictions
+
+
+def load_model(cfg: EvaluateConfig) -> LoadedModel:
+    return load_for_evaluation(
+        cfg.model,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        trust_remote_code=cfg.trust_remote_code,
+        show_progress=cfg.show_progress,
+    )
