@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.llmkit-installed
 ARGS ?=
 
-.PHONY: install pretrain test lint format bench clean
+.PHONY: install pretrain finetune evaluate test lint format bench clean
 
 # Re-installs only when pyproject.toml (or the torch pin) changes.
 $(STAMP): pyproject.toml
@@ -20,6 +20,16 @@ install: $(STAMP)
 
 pretrain: install
 	$(BIN)/llmkit pretrain --recipe recipes/pretrain/tiny.yaml --overwrite $(ARGS)
+
+# Fine-tunes runs/pretrain-tiny (made by `make pretrain` when missing) on the embedded QA
+# set; prints exact match and F1 on the test split before and after.
+finetune: install
+	@test -f runs/pretrain-tiny/config.json || $(MAKE) pretrain
+	$(BIN)/llmkit finetune --recipe recipes/finetune/qa.yaml --overwrite $(ARGS)
+
+# Perplexity of runs/pretrain-tiny (make pretrain) on held-out embedded text.
+evaluate: install
+	$(BIN)/llmkit evaluate --recipe recipes/evaluate/perplexity.yaml --overwrite $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)

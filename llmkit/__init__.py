@@ -1,8 +1,15 @@
 """llmkit: raw text to a pretrained causal LM, a task fine-tune, an evaluation report."""
 
-from llmkit.config import PretrainConfig
+from llmkit.config import EvaluateConfig, FinetuneConfig, PretrainConfig
 
 __version__ = "0.1.0"
+
+
+def finetune(cfg: FinetuneConfig):
+    """Run the fine-tuning pipeline from a config (the same as ``llmkit finetune``)."""
+    from llmkit.pipelines.finetune import run
+
+    return run(cfg)
 
 
 def pretrain(cfg: PretrainConfig):
@@ -12,4 +19,27 @@ def pretrain(cfg: PretrainConfig):
     return run(cfg)
 
 
-__all__ = ["PretrainConfig", "pretrain", "__version__"]
+def evaluate(cfg: EvaluateConfig | None = None, /, **fields):
+    """Run the evaluation pipeline (the same as ``llmkit evaluate``).
+
+    Pass a config, or its fields: ``evaluate(model="runs/qa", task="qa", data=["test.jsonl"])``.
+    """
+    from llmkit.config import from_dict
+    from llmkit.pipelines.evaluate import run
+
+    if cfg is None:
+        cfg = from_dict(EvaluateConfig, fields)
+    elif fields:
+        raise TypeError("pass either a config or its fields, not both")
+    return run(cfg)
+
+
+__all__ = [
+    "EvaluateConfig",
+    "FinetuneConfig",
+    "PretrainConfig",
+    "evaluate",
+    "finetune",
+    "pretrain",
+    "__version__",
+]

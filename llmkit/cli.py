@@ -62,8 +62,90 @@ def config_command(
             help="continue from the newest checkpoint (train.resume=auto)",
         )
     add_config_options(parser, cls)
+    add_aliases(parser, cls)
     parser.set_defaults(config_cls=cls, run=run)
     return parser
+
+
+def add_aliases(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Short options a config declares as ``cli_aliases = {"task": "task.name", ...}``."""
+    for short, dotted in getattr(cls, "cli_aliases", {}).items():
+        parser.add_argument(
+            f"--{short}",
+            dest=dotted,
+            default=argparse.SUPPRESS,
+            metavar=dotted.rsplit(".", 1)[-1].upper(),
+            help=f"short for --{dotted}",
+        )
+
+
+def add_dynamic_sections(parser: argparse.ArgumentParser, cls: type, argv: list[str]) -> None:
+    """Options that depend on the command line, e.g. the chosen task's ``--task.options.*``.
+
+    A config declares them with ``cli_sections(argv) -> {prefix: (title, dataclass)}``.
+    """
+    hook = getattr(cls, "cli_sections", None)
+    for prefix, (title, section) in (hook(argv) if hook else {}).items():
+        add_config_options(parser.add_argument_group(title), section, f"{prefix}.")
+
+
+def add_plain_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands with their own arguments instead of a config: ``tasks`` and ``merge``."""
+    tasks = sub.add_parser("tasks", help="list the fine-tuning tasks, their columns and metrics")
+    tasks.set_defaults(run="llmkit.tasks:print_tasks")
+    merge = sub.add_parser(
+        "merge",
+        help="merge a LoRA adapter into its base model",
+        description="merge a LoRA adapter into its base model: a standalone model folder",
+    )
+    merge.add_argument("adapter_dir", help="output_dir of a `llmkit finetune --peft lora` run")
+    merge.add_argument("--out", required=True, help="folder for the merged model")
+    merge.add_argument("--overwrite", action="store_true", help="replace an earlier merge")
+    merge.add_argument(
+        "--trust_remote_code", action="store_true", help="allow model code from the Hub"
+    )
+    merge.set_defaults(run="llmkit.pipelines.merge:from_args")
+
+
+def add_data_commands(sub: argparse._SubParsersAction) -> None:
+    """``llmkit data prepare`` (config-driven), ``data inspect PATH`` and ``data merge``."""
+    data = sub.add_parser("data", help="prepare (clean, dedup, split, pack) or inspect data")
+    data_sub = data.add_subparsers(
+        dest="command",
+        metavar="{prepare,inspect,merge}",
+        required=True,
+        parser_class=OneLineParser,
+    )
+    config_command(
+        data_sub,
+        "prepare",
+        _load("llmkit.config.data:DataPrepareConfig"),
+        "clean, deduplicate, split, decontaminate, tokenize and pack a corpus",
+        "llmkit.pipelines.data:run",
+    )
+    inspect = data_sub.add_parser(
+        "inspect",
+        help="rows, tokens, length histogram, samples and duplicates of a dataset",
+        description="inspect a prepared dataset folder or raw data files",
+    )
+    inspect.add_argument("path", help="a `llmkit data prepare` folder, or data files/folder/glob")
+    inspect.add_argument("--text_column", default="text", help="text column of tabular files")
+    inspect.add_argument("--samples", type=int, default=3, help="how many samples to print")
+    inspect.add_argument(
+        "--plot", default=None, help="histogram PNG (default: PATH/lengths.png, ./NAME.lengths.png)"
+    )
+    inspect.add_argument("--tokenizer", default=None, help="count raw files' tokens with this")
+    inspect.add_argument("--seed", type=int, default=0, help="seed of the sample choice")
+    inspect.set_defaults(run="llmkit.data.inspect:from_args")
+    merge = data_sub.add_parser(
+        "merge",
+        help="merge folders prepared shard by shard into one dataset",
+        description="concatenate `llmkit data prepare` folders (same settings and tokenizer)",
+    )
+    merge.add_argument("out", help="folder for the merged dataset")
+    merge.add_argument("shards", nargs="+", help="the prepared shard folders, in order")
+    merge.add_argument("--overwrite", action="store_true", help="replace an earlier merge")
+    merge.set_defaults(run="llmkit.data.merge:from_args")
 
 
 # Config-driven commands: (name, help, "module:ConfigClass", "module:function").
@@ -75,6 +157,18 @@ COMMANDS = [
         "llmkit.config.pretrain:PretrainConfig",
         "llmkit.pipelines.pretrain:run",
     ),
+    (
+        "evaluate",
+        "evaluate a model: perplexity on plain text, or a task's metrics on its predictions",
+        "llmkit.config.evaluate:EvaluateConfig",
+        "llmkit.pipelines.evaluate:run",
+    ),
+    (
+        "finetune",
+        "fine-tune a model on a task (qa, summarization, ...), fully or with LoRA",
+        "llmkit.config.finetune:FinetuneConfig",
+        "llmkit.pipelines.finetune:run",
+    ),
 ]
 
 
@@ -83,11 +177,16 @@ def _load(ref: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    argv = sys.argv[1:] if argv is None else argv
     parser = OneLineParser(prog="llmkit", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, help, config_ref, run_ref in COMMANDS:
-        config_command(sub, name, _load(config_ref), help, run_ref)
+        command = config_command(sub, name, _load(config_ref), help, run_ref)
+        if argv[:1] == [name]:
+            add_dynamic_sections(command, _load(config_ref), argv)
+    add_plain_commands(sub)
+    add_data_commands(sub)
     return parser
 
 
@@ -104,9 +203,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
-        cfg = config_from_args(args)
+        cfg = config_from_args(args) if "config_cls" in vars(args) else args
         _load(args.run)(cfg)
     except LlmkitError as e:
         print(f"error: {e}", file=sys.stderr)

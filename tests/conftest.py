@@ -52,6 +52,47 @@ def tiny_model(tiny_tokenizer):
     return model
 
 
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_model, tiny_tokenizer) -> Path:
+    """The tiny model and its tokenizer as a saved model folder: a base model to fine-tune."""
+    path = tmp_path_factory.mktemp("tiny-model")
+    tiny_model.save_pretrained(path, safe_serialization=True)
+    tiny_tokenizer.save_pretrained(path)
+    return path
+
+
+def finetune_args(out: Path, model: Path, data: Path | str, *extra: str) -> list[str]:
+    """CLI arguments for a fine-tuning run of a few seconds (no validation passes midway)."""
+    return [
+        "finetune",
+        "--output_dir",
+        str(out),
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--task.max_length",
+        "192",
+        "--train.per_device_train_batch_size",
+        "4",
+        "--train.max_steps",
+        "4",
+        "--train.learning_rate",
+        "1e-3",
+        "--train.progress_bar",
+        "false",
+        "--train.report_to",
+        "none",
+        "--eval.every_n_steps",
+        "0",
+        "--eval.max_examples",
+        "4",
+        "--eval.test_max_examples",
+        "4",
+        *extra,
+    ]
+
+
 TINY_MODEL = (
     "{hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, "
     "num_key_value_heads: 4}"

@@ -4,6 +4,9 @@
 ``sections`` the parts shared by pipelines; one module per command holds its top-level config.
 """
 
+from llmkit.config.data import DataPrepareConfig
+from llmkit.config.evaluate import EvaluateConfig, PerplexityConfig
+from llmkit.config.finetune import FinetuneConfig
 from llmkit.config.pretrain import PretrainConfig
 from llmkit.config.schema import (
     CONFIG_FILE,
@@ -23,7 +26,11 @@ from llmkit.config.sections import DataConfig, ModelConfig, TokenizerConfig, Tra
 __all__ = [
     "CONFIG_FILE",
     "DataConfig",
+    "DataPrepareConfig",
+    "EvaluateConfig",
+    "FinetuneConfig",
     "ModelConfig",
+    "PerplexityConfig",
     "PretrainConfig",
     "TokenizerConfig",
     "TrainConfig",

@@ -1,0 +1,182 @@
+"""The configuration of `llmkit finetune`: a base model, a task and its data, the method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import yaml
+
+from llmkit.config.pretrain import _non_negative, _positive
+from llmkit.config.schema import option
+from llmkit.config.sections import DataConfig, ModelConfig, TrainConfig
+from llmkit.errors import ConfigError, LlmkitError
+
+
+@dataclass
+class TaskConfig:
+    name: str = option("qa", "a task from `llmkit tasks`, a task .py file or a .yaml template")
+    options: dict[str, Any] = option({}, "the task's own options (`--task NAME --help` lists them)")
+    max_length: int = option(
+        512, "tokens per example (prompt, target, EOS); longer contexts are cut to fit"
+    )
+
+
+@dataclass
+class PeftConfig:
+    method: str = option(
+        "full",
+        "full fine-tuning, LoRA adapters, or QLoRA (4-bit base; needs a GPU and bitsandbytes)",
+        choices=("full", "lora", "qlora"),
+    )
+    r: int = option(8, "LoRA rank")
+    alpha: float = option(16.0, "LoRA alpha: updates are scaled by alpha / r")
+    dropout: float = option(0.05, "dropout on the LoRA input")
+    target_modules: list[str] = option(
+        [], "linear layers to adapt, e.g. q_proj,v_proj; empty: the architecture's default"
+    )
+
+
+@dataclass
+class EvalConfig:
+    every_n_steps: int | None = option(
+        None,
+        "steps between validation passes with generated answers and task metrics "
+        "(None: train.eval_steps; 0: only before and after training)",
+    )
+    max_examples: int | None = option(100, "validation examples scored by generation per pass")
+    metrics: list[str] = option([], "metric names; empty: the task's defaults")
+    metric_for_best_model: str | None = option(
+        None, "keep the model of the best pass by this metric (e.g. f1, val_loss); None: the last"
+    )
+    batch_size: int = option(16, "prompts per generation batch")
+    generation: dict[str, Any] = option(
+        {}, "overrides of the task's generation settings, e.g. {max_new_tokens: 16}"
+    )
+    test_files: list[str] = option(
+        [], "test files for the before/after report; empty: the data's own test split, if any"
+    )
+    test_max_examples: int | None = option(None, "cap on test examples (None: all)")
+    before_training: bool = option(True, "score the base model on the test split too")
+
+
+@dataclass
+class FinetuneConfig:
+    output_dir: str = option("runs/finetune", "where the model or adapter, metrics and card go")
+    overwrite: bool = option(False, "replace an existing run in output_dir")
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    peft: PeftConfig = field(default_factory=PeftConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    #: short options of the command line: ``--task qa --model gpt2 --data squad --peft lora``
+    cli_aliases: ClassVar[dict[str, str]] = {
+        "task": "task.name",
+        "model": "model.name_or_path",
+        "data": "data.train_files",
+        "peft": "peft.method",
+    }
+
+    @classmethod
+    def cli_sections(cls, argv: list[str]) -> dict[str, tuple[str, type]]:
+        """The chosen task's options as ``--task.options.NAME`` (so ``--help`` shows them)."""
+        from llmkit.tasks import get_task
+
+        name = _task_name(argv)
+        try:
+            task = get_task(name)
+        except LlmkitError:
+            return {}  # reported by validate() as one line
+        return {"task.options": (f"options of task {task.name}", task.Options)}
+
+    @property
+    def eval_every(self) -> int:
+        e = self.eval.every_n_steps
+        return self.train.eval_steps if e is None else e
+
+    def validate(self) -> None:
+        from llmkit.evaluation.task_eval import generation_settings
+        from llmkit.models.peft import check_method
+        from llmkit.tasks import get_task
+
+        t = self.train
+        _positive(
+            t,
+            "train",
+            "max_steps",
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+            "logging_steps",
+        )
+        _non_negative(
+            t,
+            "train",
+            "weight_decay",
+            "max_grad_norm",
+            "save_steps",
+            "warmup_ratio",
+            "min_lr_ratio",
+        )
+        if t.learning_rate <= 0:
+            raise ConfigError("train.learning_rate must be > 0")
+        if t.save_total_limit < 1:
+            raise ConfigError("train.save_total_limit must be >= 1")
+        if not self.model.name_or_path:
+            raise ConfigError("set the base model: model.name_or_path (--model PATH_OR_HUB_NAME)")
+        if not self.data.train_files and not self.data.dataset_name:
+            raise ConfigError("no data: set data.train_files (--data FILES_OR_HUB_NAME)")
+        if not 0 <= self.data.validation_split < 1:
+            raise ConfigError("data.validation_split must be in [0, 1)")
+        task = get_task(self.task.name, self.task.options)
+        if self.task.max_length < 8:
+            raise ConfigError("task.max_length must be >= 8")
+        p = self.peft
+        if p.r < 1 or p.alpha <= 0 or not 0 <= p.dropout < 1:
+            raise ConfigError("peft: r must be >= 1, alpha > 0 and dropout in [0, 1)")
+        check_method(p.method)
+        e = self.eval
+        if self.eval_every < 0 or e.batch_size < 1:
+            raise ConfigError("eval.every_n_steps must be >= 0 and eval.batch_size >= 1")
+        for name in ("max_examples", "test_max_examples"):
+            if getattr(e, name) is not None and getattr(e, name) < 1:
+                raise ConfigError(f"eval.{name} must be >= 1 or None")
+        generation_settings(task, e.generation)
+        if e.metric_for_best_model is not None:
+            known = scored_names(e.metrics or list(task.default_metrics))
+            if e.metric_for_best_model.removeprefix("val_") not in known:
+                raise ConfigError(
+                    f"eval.metric_for_best_model {e.metric_for_best_model!r} is not computed; "
+                    f"choose one of {', '.join(sorted(known))}"
+                )
+
+
+def scored_names(metrics: list[str]) -> set[str]:
+    """Numeric results the metrics produce (e.g. rouge -> rouge1, rougeL, ...), plus the loss."""
+    from llmkit.evaluation.metrics import compute_metrics
+
+    values = compute_metrics(metrics, ["a"], [["a"]])
+    return {k for k, v in values.items() if isinstance(v, float | int)} | {"loss"}
+
+
+def _task_name(argv: list[str]) -> str:
+    """The task named on the command line or in the ``--recipe``, before parsing."""
+    for i, arg in enumerate(argv):
+        for flag in ("--task", "--task.name"):
+            if arg == flag and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+    for i, arg in enumerate(argv):
+        recipe = argv[i + 1] if arg == "--recipe" and i + 1 < len(argv) else None
+        recipe = arg.split("=", 1)[1] if arg.startswith("--recipe=") else recipe
+        if recipe:
+            try:
+                with open(recipe) as fh:
+                    values = yaml.safe_load(fh) or {}
+                return str(values.get("task", {}).get("name") or TaskConfig.name)
+            except (OSError, yaml.YAMLError, AttributeError):
+                break
+    return TaskConfig.name

@@ -1,0 +1,221 @@
+"""Task records from local files (json, jsonl, csv, parquet, SQuAD JSON) or a Hub dataset.
+
+Every record goes through ``task.normalize``, so a missing column or a bad value fails with
+one line naming the file and line (or row) before any model is loaded. A folder holding
+``train``/``validation``/``test`` files gives each split its own files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from llmkit.config import DataConfig
+from llmkit.data.sources import BUILDERS, load_files, resolve_files
+from llmkit.errors import DataError
+from llmkit.tasks.base import Task
+
+SPLIT_NAMES = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev", "eval"),
+    "test": ("test", "testing"),
+}
+
+
+@dataclass
+class TaskSplits:
+    train: list[dict]
+    validation: list[dict]
+    test: list[dict]
+    validation_source: str  # where the validation split came from, for the report
+
+
+def load_task_records(
+    task: Task, sources: list[str], split: str, *, dataset_config: str | None = None
+) -> list[dict]:
+    """Normalized records of one split; an empty split is an error."""
+    records: list[dict] = []
+    for source in sources:
+        if is_hub_name(source):
+            records += _hub_records(task, source, dataset_config, split)
+        else:
+            for path in split_files(source, split):
+                records += _file_records(task, path)
+    if not records:
+        raise DataError(f"task {task.name}: the {split} split of {', '.join(sources)} is empty")
+    return records
+
+
+def load_task_splits(task: Task, data: DataConfig, test_files: list[str]) -> TaskSplits:
+    """Train, validation (given, the data's own, or a seeded hold-out) and test (if any)."""
+    sources = [data.dataset_name] if data.dataset_name else list(data.train_files)
+    if not sources:
+        raise DataError("no training data: set data.train_files (--data) or data.dataset_name")
+    config = data.dataset_config_name
+    train = load_task_records(task, sources, "train", dataset_config=config)
+    task.learn_from(train)
+    if data.validation_files:
+        validation = load_task_records(task, data.validation_files, "validation")
+        where = ", ".join(data.validation_files)
+    elif has_split(sources, "validation", config):
+        validation = load_task_records(task, sources, "validation", dataset_config=config)
+        where = "the data's validation split"
+    else:
+        train, validation = hold_out(train, data.validation_split, data.seed)
+        where = f"{data.validation_split:.0%} of the training records"
+        if not validation:
+            raise DataError("the validation split is empty; raise data.validation_split")
+    if test_files:
+        test = load_task_records(task, test_files, "test")
+    elif has_split(sources, "test", config):
+        test = load_task_records(task, sources, "test", dataset_config=config)
+    else:
+        test = []
+    return TaskSplits(train, validation, test, where)
+
+
+# --------------------------------------------------------------------------------------------
+# Where a split's records are
+
+
+def is_hub_name(source: str) -> bool:
+    """``squad`` or ``owner/name``: not a local path, a glob or a data file name."""
+    return (
+        not Path(source).exists()
+        and not any(c in source for c in "*?[")
+        and Path(source).suffix not in BUILDERS
+        and not source.startswith((".", "/", "~"))
+        and source.count("/") <= 1
+    )
+
+
+def split_files(source: str, split: str) -> list[Path]:
+    """A folder's files named for ``split`` (all its files if none is named for a split)."""
+    files = resolve_files([source], "task data")
+    if not Path(source).is_dir():
+        return files
+    named = {s: [f for f in files if _split_of(f) == s] for s in SPLIT_NAMES}
+    if not any(named.values()):
+        return files
+    if not named[split]:
+        raise DataError(
+            f"folder {source} holds no {split} file (looked for {', '.join(SPLIT_NAMES[split])}"
+            f".*); add one or give the {split} files explicitly"
+        )
+    return named[split]
+
+
+def has_split(sources: list[str], split: str, dataset_config: str | None) -> bool:
+    for source in sources:
+        if is_hub_name(source):
+            try:
+                names = datasets.get_dataset_split_names(source, dataset_config)
+            except Exception:  # the train split already loaded; a missing listing is not fatal
+                return False
+            if any(n in names for n in SPLIT_NAMES[split]):
+                return True
+        elif Path(source).is_dir():
+            files = resolve_files([source])
+            if any(_split_of(f) == split for f in files):
+                return True
+    return False
+
+
+def _split_of(path: Path) -> str | None:
+    first = re.split(r"[^a-z]+", path.stem.lower())[0]
+    return next((s for s, names in SPLIT_NAMES.items() if first in names), None)
+
+
+def hold_out(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """A seeded hold-out by content hash: adding records moves no other record."""
+    train, held = [], []
+    threshold = int(fraction * 2**32)
+    for r in records:
+        key = f"{seed}\0{json.dumps(r, sort_keys=True, default=str)}".encode()
+        h = int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big")
+        (held if h < threshold else train).append(r)
+    return train, held
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _file_records(task: Task, path: Path) -> list[dict]:
+    if path.suffix == ".jsonl":
+        return [task.normalize(record, f"data file {path} line {n}") for n, record in _jsonl(path)]
+    rows = _json_rows(path) if path.suffix == ".json" else load_files([path]).to_list()
+    return [task.normalize(r, f"data file {path} record {i + 1}") for i, r in enumerate(rows)]
+
+
+def _jsonl(path: Path) -> list[tuple[int, dict]]:
+    out = []
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                out.append((n, json.loads(raw)))
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                reason = getattr(e, "msg", None) or str(e)
+                raise DataError(
+                    f"data file {path} line {n}: not valid JSON ({reason}); fix the line or drop it"
+                ) from None
+    return out
+
+
+def _json_rows(path: Path) -> list[dict]:
+    """A list of records, ``{"data": [records]}``, or the nested SQuAD layout."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        reason = getattr(e, "msg", None) or str(e)
+        raise DataError(f"data file {path}: not valid JSON ({reason}); fix the file") from None
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list):
+        raise DataError(
+            f'data file {path}: expected a list of records or {{"data": [...]}}; '
+            "write JSON Lines (.jsonl) or a list"
+        )
+    if data and all(isinstance(d, dict) and "paragraphs" in d for d in data):
+        return squad_rows(data)
+    return data
+
+
+def squad_rows(articles: list[dict]) -> list[dict]:
+    """The original SQuAD layout (``data/paragraphs/qas``) as one flat record per question."""
+    rows = []
+    for article in articles:
+        for paragraph in article.get("paragraphs", []):
+            for qa in paragraph.get("qas", []):
+                rows.append(
+                    {
+                        "id": qa.get("id"),
+                        "title": article.get("title"),
+                        "context": paragraph.get("context"),
+                        "question": qa.get("question"),
+                        "answers": qa.get("answers", []),
+                        **({"is_impossible": qa["is_impossible"]} if "is_impossible" in qa else {}),
+                    }
+                )
+    return rows
+
+
+def _hub_records(task: Task, name: str, config: str | None, split: str) -> list[dict]:
+    try:
+        names = datasets.get_dataset_split_names(name, config)
+        chosen = next((n for n in SPLIT_NAMES.get(split, (split,)) if n in names), split)
+        ds = datasets.load_dataset(name, config, split=chosen)
+    except Exception as e:  # the Hub raises many types; the user needs one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(
+            f"dataset {name!r}: not a local file or folder, and the Hub could not load its "
+            f"{split} split ({first}); check the name or the path"
+        ) from None
+    return [task.normalize(r, f"dataset {name} {chosen} row {i + 1}") for i, r in enumerate(ds)]
