@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 import yaml
 
-from llmkit.config.pretrain import _non_negative, _positive
 from llmkit.config.schema import option
 from llmkit.config.sections import DataConfig, ModelConfig, TrainConfig
 from llmkit.errors import ConfigError, LlmkitError
@@ -101,29 +100,7 @@ class FinetuneConfig:
         from llmkit.models.peft import check_method
         from llmkit.tasks import get_task
 
-        t = self.train
-        _positive(
-            t,
-            "train",
-            "max_steps",
-            "per_device_train_batch_size",
-            "per_device_eval_batch_size",
-            "gradient_accumulation_steps",
-            "logging_steps",
-        )
-        _non_negative(
-            t,
-            "train",
-            "weight_decay",
-            "max_grad_norm",
-            "save_steps",
-            "warmup_ratio",
-            "min_lr_ratio",
-        )
-        if t.learning_rate <= 0:
-            raise ConfigError("train.learning_rate must be > 0")
-        if t.save_total_limit < 1:
-            raise ConfigError("train.save_total_limit must be >= 1")
+        self.train.validate()
         if not self.model.name_or_path:
             raise ConfigError("set the base model: model.name_or_path (--model PATH_OR_HUB_NAME)")
         if not self.data.train_files and not self.data.dataset_name:

@@ -20,30 +20,7 @@ class PretrainConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> None:
-        t = self.train
-        _positive(
-            t,
-            "train",
-            "max_steps",
-            "per_device_train_batch_size",
-            "per_device_eval_batch_size",
-            "gradient_accumulation_steps",
-            "logging_steps",
-        )
-        _non_negative(
-            t,
-            "train",
-            "weight_decay",
-            "max_grad_norm",
-            "eval_steps",
-            "save_steps",
-            "warmup_ratio",
-            "min_lr_ratio",
-        )
-        if t.learning_rate <= 0:
-            raise ConfigError("train.learning_rate must be > 0")
-        if t.save_total_limit < 1:
-            raise ConfigError("train.save_total_limit must be >= 1")
+        self.train.validate()
         if self.data.block_size < 2:
             raise ConfigError("data.block_size must be >= 2")
         if not 0 <= self.data.validation_split < 1:
@@ -56,15 +33,3 @@ class PretrainConfig:
             )
         if self.model.preset is None and self.model.name_or_path is None:
             raise ConfigError("set model.preset or model.name_or_path")
-
-
-def _positive(section: object, prefix: str, *names: str) -> None:
-    for name in names:
-        if getattr(section, name) < 1:
-            raise ConfigError(f"{prefix}.{name} must be >= 1, got {getattr(section, name)}")
-
-
-def _non_negative(section: object, prefix: str, *names: str) -> None:
-    for name in names:
-        if getattr(section, name) < 0:
-            raise ConfigError(f"{prefix}.{name} must be >= 0, got {getattr(section, name)}")

@@ -125,3 +125,37 @@ class TrainConfig:
     resume: str = option("no", "'auto' resumes from the newest checkpoint; or a checkpoint path")
     report_to: list[str] = option(["tensorboard"], "extra loggers: tensorboard or none")
     progress_bar: bool = option(True, "show a tqdm progress bar")
+
+    def validate(self) -> None:
+        """Checks every pipeline that trains needs, before any work starts."""
+        require_at_least(
+            1,
+            self,
+            "train",
+            "max_steps",
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+            "logging_steps",
+            "save_total_limit",
+        )
+        require_at_least(
+            0,
+            self,
+            "train",
+            "weight_decay",
+            "max_grad_norm",
+            "eval_steps",
+            "save_steps",
+            "warmup_ratio",
+            "min_lr_ratio",
+        )
+        if self.learning_rate <= 0:
+            raise ConfigError("train.learning_rate must be > 0")
+
+
+def require_at_least(low: int, section: object, prefix: str, *names: str) -> None:
+    for name in names:
+        value = getattr(section, name)
+        if value < low:
+            raise ConfigError(f"{prefix}.{name} must be >= {low}, got {value}")
