@@ -43,6 +43,21 @@ def make_tiny_model(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
     return LlamaForCausalLM(cfg).eval()
 
 
+def train_briefly(model: LlamaForCausalLM, tokenizer, text: str, steps: int = 120):
+    """A few AdamW steps on random 64-token windows, so outputs depend on the context."""
+    ids = torch.tensor(tokenizer(text[:100_000])["input_ids"])
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        starts = torch.randint(0, len(ids) - 65, (16,), generator=gen).tolist()
+        batch = torch.stack([ids[s : s + 64] for s in starts])
+        model(input_ids=batch, labels=batch).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return model.eval()
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tiny_tokenizer):
     model = make_tiny_model(len(tiny_tokenizer))

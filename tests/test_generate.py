@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_tiny_model
+from conftest import make_tiny_model, train_briefly
 
 from llmkit.errors import LlmkitError
 from llmkit.evaluation.generate import generate_texts, keep_last
@@ -18,17 +18,7 @@ def model(tiny_tokenizer, shakespeare_text):
     model = make_tiny_model(len(tiny_tokenizer), seed=2)
     model.config.pad_token_id = tiny_tokenizer.pad_token_id
     model.config.eos_token_id = tiny_tokenizer.eos_token_id
-    ids = torch.tensor(tiny_tokenizer(shakespeare_text[:100_000])["input_ids"])
-    gen = torch.Generator().manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(120):
-        starts = torch.randint(0, len(ids) - 65, (16,), generator=gen).tolist()
-        batch = torch.stack([ids[s : s + 64] for s in starts])
-        model(input_ids=batch, labels=batch).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return model.eval()
+    return train_briefly(model, tiny_tokenizer, shakespeare_text)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_tiny_model
+from conftest import make_tiny_model, train_briefly
 
 from llmkit.errors import LlmkitError
 from llmkit.evaluation.perplexity import perplexity, texts_to_stream
@@ -20,17 +20,7 @@ REL = 1e-4
 def trained_model(tiny_tokenizer, shakespeare_text):
     """A briefly trained model, so scores depend on how much context a token gets."""
     model = make_tiny_model(len(tiny_tokenizer), seed=1)
-    ids = torch.tensor(tiny_tokenizer(shakespeare_text[:100_000])["input_ids"])
-    gen = torch.Generator().manual_seed(0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(120):
-        starts = torch.randint(0, len(ids) - 65, (16,), generator=gen).tolist()
-        batch = torch.stack([ids[s : s + 64] for s in starts])
-        model(input_ids=batch, labels=batch).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return model.eval()
+    return train_briefly(model, tiny_tokenizer, shakespeare_text)
 
 
 @pytest.fixture(scope="module")
