@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import yaml
 
 from llmkit.config.schema import option
-from llmkit.config.sections import DataConfig, ModelConfig, TrainConfig
+from llmkit.config.sections import ModelConfig, TrainConfig
 from llmkit.errors import ConfigError, LlmkitError
 
 
@@ -19,6 +19,25 @@ class TaskConfig:
     max_length: int = option(
         512, "tokens per example (prompt, target, EOS); longer contexts are cut to fit"
     )
+
+
+@dataclass
+class TaskDataConfig:
+    """Where a task's records come from: files or a Hub dataset, with its own splits or a
+    seeded hold-out. (Task records are not cleaned, deduplicated or packed.)"""
+
+    train_files: list[str] = option(
+        [],
+        "files, globs or a folder (.jsonl .json .csv .parquet, SQuAD JSON); a folder with "
+        "train/validation/test files gives each split; or a Hub dataset name",
+    )
+    validation_files: list[str] = option([], "validation files; empty: the data's own split")
+    dataset_name: str | None = option(None, "a Hub dataset name instead of train_files")
+    dataset_config_name: str | None = option(None, "the Hub dataset's configuration name")
+    validation_split: float = option(
+        0.05, "fraction of training records held out when the data has no validation split"
+    )
+    seed: int = option(0, "seed of the held-out validation records")
 
 
 @dataclass
@@ -65,7 +84,7 @@ class FinetuneConfig:
     overwrite: bool = option(False, "replace an existing run in output_dir")
     task: TaskConfig = field(default_factory=TaskConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: TaskDataConfig = field(default_factory=TaskDataConfig)
     peft: PeftConfig = field(default_factory=PeftConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

@@ -8,19 +8,16 @@ model.safetensors`` prints), the commit for a Hub name.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from transformers.utils import logging as hf_logging
 
 from llmkit.config import ModelConfig
 from llmkit.data.tokenizer import load_tokenizer
 from llmkit.errors import LlmkitError
-from llmkit.models.load import build_model, count_parameters
+from llmkit.models.load import build_model, count_parameters, loading_bar
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -57,7 +54,7 @@ def load_for_evaluation(
         name_or_path if own_tokenizer else adapter_base(name_or_path),
         trust_remote_code=trust_remote_code,
     )
-    with _loading_bar(show_progress):
+    with loading_bar(show_progress):
         if adapter:
             model = load_adapter_model(name_or_path, tokenizer, trust_remote_code)
         else:
@@ -81,17 +78,6 @@ def load_for_evaluation(
 
 def has_tokenizer(folder: Path) -> bool:
     return any((folder / name).is_file() for name in TOKENIZER_FILES)
-
-
-@contextmanager
-def _loading_bar(show: bool) -> Iterator[None]:
-    """transformers' weight-loading bar, on only when progress is wanted."""
-    was = hf_logging.is_progress_bar_enabled()
-    (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
-    try:
-        yield
-    finally:
-        (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 
 def is_local(name_or_path: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.utils import logging as hf_logging
 
 from llmkit.config import ModelConfig
 from llmkit.errors import ConfigError, LlmkitError
@@ -79,6 +82,17 @@ def build_model(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, seed: int)
         do_sample=False,
     )
     return model
+
+
+@contextmanager
+def loading_bar(show: bool) -> Iterator[None]:
+    """transformers' weight-loading bar, on only when progress is wanted."""
+    was = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 
 def count_parameters(model: torch.nn.Module) -> int:

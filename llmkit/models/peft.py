@@ -17,8 +17,7 @@ from transformers.pytorch_utils import Conv1D
 from llmkit.config import ModelConfig
 from llmkit.config.finetune import PeftConfig
 from llmkit.errors import ConfigError, LlmkitError
-from llmkit.evaluation.load import _loading_bar
-from llmkit.models.load import build_model
+from llmkit.models.load import build_model, loading_bar
 
 _LLAMA = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 _NEOX = ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")
@@ -73,7 +72,7 @@ def load_base_model(
 ) -> PreTrainedModel:
     """The model to fine-tune: as saved, or quantized to 4 bits for QLoRA."""
     if method != "qlora":
-        with _loading_bar(show_progress):
+        with loading_bar(show_progress):
             return build_model(cfg, tokenizer, seed=seed)
     from peft import prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig

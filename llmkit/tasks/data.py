@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 
-from llmkit.config import DataConfig
+from llmkit.config.finetune import TaskDataConfig
 from llmkit.data.sources import BUILDERS, load_files, resolve_files
 from llmkit.errors import DataError
 from llmkit.tasks.base import Task
@@ -51,7 +51,7 @@ def load_task_records(
     return records
 
 
-def load_task_splits(task: Task, data: DataConfig, test_files: list[str]) -> TaskSplits:
+def load_task_splits(task: Task, data: TaskDataConfig, test_files: list[str]) -> TaskSplits:
     """Train, validation (given, the data's own, or a seeded hold-out) and test (if any)."""
     sources = [data.dataset_name] if data.dataset_name else list(data.train_files)
     if not sources:
