@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from accelerate import Accelerator
+from accelerate.utils import gather_object
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from llmkit.errors import LlmkitError
@@ -54,12 +56,14 @@ def evaluate_task(
     max_prompt_tokens: int | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None,
     show_progress: bool = False,
+    accelerator: Accelerator | None = None,
 ) -> TaskEvalResult:
     """Greedy (unless ``generation`` says otherwise) predictions for ``records``, scored.
 
     ``records`` are normalized task records (``load_task_records``); ``metrics`` default to
     the task's; ``generation`` overrides the task's settings; ``max_prompt_tokens`` defaults
-    to what fits the model's positions next to ``max_new_tokens``.
+    to what fits the model's positions next to ``max_new_tokens``. With an ``accelerator``
+    of several processes each generates its share and every process gets the whole result.
     """
     names = list(dict.fromkeys(metrics or task.default_metrics))
     options = dict(metric_options or {})
@@ -77,7 +81,8 @@ def evaluate_task(
 
     start = time.perf_counter()
     prompt_lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
-    raw = generate_texts(
+    raw = generate_shared(
+        accelerator,
         model,
         tokenizer,
         prompts,
@@ -108,6 +113,19 @@ def evaluate_task(
         truncated_prompts=sum(n > limit for n in prompt_lengths) if limit else 0,
         seconds=time.perf_counter() - start,
     )
+
+
+def generate_shared(
+    accelerator: Accelerator | None, model, tokenizer, prompts: list[str], **kwargs: Any
+) -> list[str]:
+    """``generate_texts`` split across processes (contiguous shares, gathered in order), so
+    data-parallel workers do not all decode the same prompts. Not for FSDP: a sharded model
+    needs every process in every forward pass."""
+    if accelerator is None or accelerator.num_processes == 1:
+        return generate_texts(model, tokenizer, prompts, **kwargs)
+    with accelerator.split_between_processes(prompts) as share:
+        part = generate_texts(model, tokenizer, list(share), **kwargs)
+    return gather_object(part)
 
 
 def check_metric_inputs(

@@ -73,7 +73,7 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
         model = apply_lora(model, cfg.peft)
     data = encode_splits(cfg, task, tokenizer, splits, prompt_budget(cfg, task, model))
     check_batch(cfg, data.train)
-    accelerator.print(describe_run(cfg, task, model, data))
+    accelerator.print(describe_run(cfg, task, model, data, accelerator.num_processes))
 
     start_output_dir(out, cfg.overwrite, resuming, accelerator)
     if accelerator.is_main_process:
@@ -147,11 +147,13 @@ def encode_splits(cfg: FinetuneConfig, task: Task, tokenizer, splits, budget: in
     return EncodedSplits(train_set, val_set, sample, test, report)
 
 
-def describe_run(cfg: FinetuneConfig, task: Task, model, data: EncodedSplits) -> str:
+def describe_run(
+    cfg: FinetuneConfig, task: Task, model, data: EncodedSplits, world_size: int
+) -> str:
     trainable, total = trainable_parameters(model)
     lines = [
         f"task {task.name}, {cfg.peft.method} fine-tuning of {cfg.model.name_or_path}: "
-        f"{trainable:,} of {total:,} parameters train"
+        f"{trainable:,} of {total:,} parameters train; world size {world_size}"
     ]
     for split, counts in data.report.items():
         lines.append(
@@ -195,22 +197,21 @@ def prompt_budget(cfg: FinetuneConfig, task: Task, model) -> int:
 
 
 def test_scores(model, tokenizer, task, test, cfg, accelerator, label):
-    """Headline test metrics (and the full result) on the main process; others wait."""
-    values, result = {}, None
-    wanted = bool(test) and (label != "base model" or cfg.eval.before_training)
-    if wanted and accelerator.is_main_process:
-        result = score_task(
-            accelerator.unwrap_model(model),
-            tokenizer,
-            task,
-            test,
-            metrics=cfg.eval.metrics,
-            batch_size=cfg.eval.batch_size,
-            generation=cfg.eval.generation,
-        )
-        values = headline(result, cfg.eval.metrics or list(task.default_metrics))
-        accelerator.print(f"test, {label}: " + "  ".join(f"{k}={v:.2f}" for k, v in values.items()))
-    accelerator.wait_for_everyone()
+    """Headline test metrics and the full result; the processes share the generation."""
+    if not test or (label == "base model" and not cfg.eval.before_training):
+        return {}, None
+    result = score_task(
+        accelerator.unwrap_model(model),
+        tokenizer,
+        task,
+        test,
+        metrics=cfg.eval.metrics,
+        batch_size=cfg.eval.batch_size,
+        generation=cfg.eval.generation,
+        accelerator=accelerator,
+    )
+    values = headline(result, cfg.eval.metrics or list(task.default_metrics))
+    accelerator.print(f"test, {label}: " + "  ".join(f"{k}={v:.2f}" for k, v in values.items()))
     return values, result
 
 

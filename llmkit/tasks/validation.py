@@ -38,8 +38,10 @@ def score_task(
     metrics: list[str],
     batch_size: int,
     generation: dict | None = None,
+    accelerator: Accelerator | None = None,
 ) -> TaskEvalResult:
-    """Greedy answers for ``records`` (already fitted to the prompt budget), scored."""
+    """Greedy answers for ``records`` (already fitted to the prompt budget), scored; the
+    processes of ``accelerator`` share the generation."""
     return evaluate_task(
         model,
         tokenizer,
@@ -48,6 +50,7 @@ def score_task(
         metrics=metrics or None,
         batch_size=batch_size,
         generation=generation,
+        accelerator=accelerator,
     )
 
 
@@ -108,6 +111,7 @@ class TaskValidator:
                 metrics=self.metrics,
                 batch_size=self.batch_size,
                 generation=self.generation,
+                accelerator=self.accelerator,
             )
             values |= {f"val_{k}": v for k, v in headline(result, self.metrics).items()}
         if self.best_metric is not None:

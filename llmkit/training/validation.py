@@ -29,14 +29,19 @@ def validation_loss(
         num_batches = min(num_batches, max_batches)
     nll = torch.zeros((), dtype=torch.float64, device=accelerator.device)
     count = torch.zeros((), dtype=torch.float64, device=accelerator.device)
-    for b in range(rank, num_batches, world):
-        rows = range(b * batch_size, min((b + 1) * batch_size, len(dataset)))
+    # Every process makes the same number of forward calls (DDP and FSDP forwards are
+    # collective): one short of a batch in the last round scores batch 0 and discards it.
+    for b in range(rank, math.ceil(num_batches / world) * world, world):
+        real = b < num_batches
+        start = b * batch_size if real else 0
+        rows = range(start, min(start + batch_size, len(dataset)))
         batch = {
             k: v.to(accelerator.device) for k, v in collate([dataset[i] for i in rows]).items()
         }
         out = model(**batch, num_items_in_batch=1)  # the loss is then the sum over targets
-        nll += out.loss.double()
-        count += count_targets(batch)
+        if real:
+            nll += out.loss.double()
+            count += count_targets(batch)
     nll = accelerator.reduce(nll, reduction="sum").item()
     count = accelerator.reduce(count, reduction="sum").item()
     loss = nll / max(count, 1)
