@@ -4,16 +4,19 @@ the file layouts of real data sets, user-defined tasks, and one-line errors for 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import datasets
 import pytest
 import torch
 from conftest import finetune_args, make_tiny_model
 
 from llmkit.cli import main
+from llmkit.config.finetune import TaskDataConfig
 from llmkit.errors import DataError, LlmkitError
 from llmkit.evaluation.metrics import compute_metrics
 from llmkit.tasks import get_task, task_names
-from llmkit.tasks.data import load_task_records
+from llmkit.tasks.data import load_task_records, load_task_splits
 from llmkit.tasks.encode import IGNORE, PadCollate, encode_example, encode_records
 from llmkit.training.loop import count_targets
 
@@ -350,3 +353,27 @@ def test_task_options_are_checked_and_shown_in_help(tmp_path, tiny_model_dir, ca
     shown = capsys.readouterr().out
     assert "options of task translation" in shown and "--task.options.target_lang" in shown
     assert "--task.options.no_answer_text" not in shown
+
+
+def test_a_saved_dataset_dict_gives_each_split_its_own_records(tmp_path):
+    """A `save_to_disk` DatasetDict (with "dev" for validation) is read split by split."""
+    embedded = Path(__file__).resolve().parents[1] / "data" / "tasks" / "qa"
+    rows = {
+        name: [json.loads(line) for line in (embedded / f"{split}.jsonl").open()][:5]
+        for name, split in (("train", "train"), ("dev", "validation"), ("test", "test"))
+    }
+    folder = tmp_path / "saved"
+    datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in rows.items()}).save_to_disk(
+        folder
+    )
+    splits = load_task_splits(get_task("qa"), TaskDataConfig(train_files=[str(folder)]), [])
+    assert [r["id"] for r in splits.train] == [r["id"] for r in rows["train"]]
+    assert [r["id"] for r in splits.validation] == [r["id"] for r in rows["dev"]]
+    assert [r["id"] for r in splits.test] == [r["id"] for r in rows["test"]]
+    assert splits.validation_source == "the data's validation split"
+    # Without a test split a test set must be given explicitly: one line, naming the folder.
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows["train"])}).save_to_disk(
+        tmp_path / "train-only"
+    )
+    with pytest.raises(DataError, match="train-only has no test split"):
+        load_task_records(get_task("qa"), [str(tmp_path / "train-only")], "test")

@@ -16,7 +16,7 @@ from pathlib import Path
 import datasets
 
 from llmkit.config.finetune import TaskDataConfig
-from llmkit.data.sources import BUILDERS, load_files, resolve_files
+from llmkit.data.sources import BUILDERS, is_saved_dataset, load_files, resolve_files
 from llmkit.errors import DataError
 from llmkit.tasks.base import Task
 
@@ -43,6 +43,8 @@ def load_task_records(
     for source in sources:
         if is_hub_name(source):
             records += _hub_records(task, source, dataset_config, split)
+        elif is_saved_dataset(Path(source)):
+            records += _saved_records(task, Path(source), split)
         else:
             for path in split_files(source, split):
                 records += _file_records(task, path)
@@ -119,11 +121,25 @@ def has_split(sources: list[str], split: str, dataset_config: str | None) -> boo
                 return False
             if any(n in names for n in SPLIT_NAMES[split]):
                 return True
+        elif is_saved_dataset(Path(source)):
+            if split_named(saved_splits(Path(source)), split):
+                return True
         elif Path(source).is_dir():
             files = resolve_files([source])
             if any(_split_of(f) == split for f in files):
                 return True
     return False
+
+
+def split_named(names: list[str], split: str) -> str | None:
+    """The name a dataset gives ``split`` ("validation" may be "dev" or "valid"), if any."""
+    return next((n for n in SPLIT_NAMES.get(split, (split,)) if n in names), None)
+
+
+def saved_splits(path: Path) -> list[str]:
+    """The splits of a ``save_to_disk`` DatasetDict folder; [] for a single Dataset."""
+    listing = path / "dataset_dict.json"
+    return json.loads(listing.read_text())["splits"] if listing.is_file() else []
 
 
 def _split_of(path: Path) -> str | None:
@@ -207,10 +223,24 @@ def squad_rows(articles: list[dict]) -> list[dict]:
     return rows
 
 
+def _saved_records(task: Task, path: Path, split: str) -> list[dict]:
+    """A ``save_to_disk`` folder: its ``split`` when it holds a DatasetDict, else all of it."""
+    ds = datasets.load_from_disk(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        chosen = split_named(list(ds), split)
+        if chosen is None:
+            raise DataError(
+                f"dataset folder {path} has no {split} split (it has {', '.join(ds)}); "
+                f"save one or give the {split} data explicitly"
+            )
+        ds = ds[chosen]
+    return [task.normalize(r, f"dataset folder {path} row {i + 1}") for i, r in enumerate(ds)]
+
+
 def _hub_records(task: Task, name: str, config: str | None, split: str) -> list[dict]:
     try:
         names = datasets.get_dataset_split_names(name, config)
-        chosen = next((n for n in SPLIT_NAMES.get(split, (split,)) if n in names), split)
+        chosen = split_named(names, split) or split
         ds = datasets.load_dataset(name, config, split=chosen)
     except Exception as e:  # the Hub raises many types; the user needs one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
