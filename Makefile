@@ -42,8 +42,10 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install
+bench: install  # each prints llmkit against a baseline run in the same invocation
 	$(BIN)/python bench/pretrain_throughput.py
+	$(BIN)/python bench/data_throughput.py
+	$(BIN)/python bench/eval_throughput.py
 
 clean:
 	rm -rf runs .cache .pytest_cache
