@@ -9,7 +9,6 @@ and that is an error naming the file and how to convert it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import datasets
 
 from llmkit.data.clean import decode_bytes
 from llmkit.data.documents import Doc, StepReport
-from llmkit.data.sources import _cause, is_saved_dataset
+from llmkit.data.sources import _cause, is_saved_dataset, json_record
 from llmkit.errors import DataError
 
 BLOCK_BYTES = 1 << 22  # read size for text files
@@ -136,23 +135,7 @@ def _json_lines(path: Path, column: str, report: StepReport) -> Iterator[tuple[s
             text = check.decode(raw)
             if not text.strip():
                 continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataError(
-                    f"data file {path} line {lineno}: not valid JSON ({e.msg}); "
-                    "fix the line or drop it"
-                ) from None
-            if not isinstance(record, dict):
-                raise DataError(
-                    f"data file {path} line {lineno}: expected a JSON object, got "
-                    f"{type(record).__name__}; write one object per line"
-                )
-            if column not in record:
-                raise DataError(
-                    f"data file {path} line {lineno}: no column {column!r} (has "
-                    f"{', '.join(record) or 'none'}); set data.text_column"
-                )
+            record = json_record(text, path, lineno, column)
             yield f"{path}:{lineno}", _text_value(record[column], f"{path} line {lineno}", column)
     check.check()
 
@@ -239,17 +222,8 @@ def _json_records(path: Path) -> Iterator[tuple[str, dict]]:
         for lineno, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
-            try:
-                record = json.loads(raw.decode("utf-8", errors="replace"))
-            except json.JSONDecodeError as e:
-                raise DataError(
-                    f"evaluation file {path} line {lineno}: not valid JSON ({e.msg}); fix the line"
-                ) from None
-            if not isinstance(record, dict):
-                raise DataError(
-                    f"evaluation file {path} line {lineno}: expected a JSON object, got "
-                    f"{type(record).__name__}; write one object per line"
-                )
+            text = raw.decode("utf-8", errors="replace")
+            record = json_record(text, path, lineno, None, label="evaluation file")
             yield f"line {lineno}", record
 
 

@@ -11,6 +11,7 @@ import glob
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import datasets
 
@@ -62,30 +63,41 @@ def is_saved_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
 
 
+def parse_json_line(raw: bytes | str, path: Path, lineno: int, label: str = "data file") -> Any:
+    """One JSON Lines value, or one line naming the file and line to fix."""
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        reason = getattr(e, "msg", None) or str(e)
+        raise DataError(
+            f"{label} {path} line {lineno}: not valid JSON ({reason}); fix the line or drop it"
+        ) from None
+
+
+def json_record(
+    raw: bytes | str, path: Path, lineno: int, column: str | None, label: str = "data file"
+) -> dict:
+    """A JSON Lines object (holding ``column`` when one is named), or one line saying why not."""
+    record = parse_json_line(raw, path, lineno, label)
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{label} {path} line {lineno}: expected a JSON object, got "
+            f"{type(record).__name__}; write one object per line"
+        )
+    if column is not None and column not in record:
+        raise DataError(
+            f"data file {path} line {lineno}: no column {column!r} (has "
+            f"{', '.join(record) or 'none'}); set data.text_column"
+        )
+    return record
+
+
 def check_jsonl(path: Path, text_column: str | None) -> None:
     """Find the first malformed line ourselves: ``datasets`` only says that loading failed."""
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                reason = getattr(e, "msg", None) or str(e)
-                raise DataError(
-                    f"data file {path} line {lineno}: not valid JSON ({reason}); "
-                    "fix the line or drop it"
-                ) from None
-            if not isinstance(record, dict):
-                raise DataError(
-                    f"data file {path} line {lineno}: expected a JSON object, got "
-                    f"{type(record).__name__}; write one object per line"
-                )
-            if text_column is not None and text_column not in record:
-                raise DataError(
-                    f"data file {path} line {lineno}: no column {text_column!r} (has "
-                    f"{', '.join(record) or 'none'}); set data.text_column"
-                )
+            if raw.strip():
+                json_record(raw, path, lineno, text_column)
 
 
 def load_files(files: list[Path], text_column: str | None = None) -> datasets.Dataset:

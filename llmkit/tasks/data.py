@@ -16,7 +16,13 @@ from pathlib import Path
 import datasets
 
 from llmkit.config.finetune import TaskDataConfig
-from llmkit.data.sources import BUILDERS, is_saved_dataset, load_files, resolve_files
+from llmkit.data.sources import (
+    BUILDERS,
+    is_saved_dataset,
+    load_files,
+    parse_json_line,
+    resolve_files,
+)
 from llmkit.errors import DataError
 from llmkit.tasks.base import Task
 
@@ -175,13 +181,7 @@ def _jsonl(path: Path) -> list[tuple[int, dict]]:
         for n, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
-            try:
-                out.append((n, json.loads(raw)))
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                reason = getattr(e, "msg", None) or str(e)
-                raise DataError(
-                    f"data file {path} line {n}: not valid JSON ({reason}); fix the line or drop it"
-                ) from None
+            out.append((n, parse_json_line(raw, path, n)))
     return out
 
 
