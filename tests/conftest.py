@@ -43,6 +43,17 @@ def make_tiny_model(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
     return LlamaForCausalLM(cfg).eval()
 
 
+def check_error(code: int, out: Path, capsys, *expected: str) -> None:
+    """Bad input: exit code 2, one line on stderr holding every ``expected`` text, and
+    nothing written to ``out``."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    for text in expected:
+        assert text in err[0], err[0]
+    assert not out.exists(), "nothing may be written"
+
+
 def train_briefly(model: LlamaForCausalLM, tokenizer, text: str, steps: int = 120):
     """A few AdamW steps on random 64-token windows, so outputs depend on the context."""
     ids = torch.tensor(tokenizer(text[:100_000])["input_ids"])

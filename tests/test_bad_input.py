@@ -6,23 +6,14 @@ import subprocess
 import sys
 
 import pytest
-from conftest import pretrain_args
+from conftest import check_error, pretrain_args
 
 from llmkit.cli import main
 
 
 def run_cli(tmp_path, data, *extra):
     out, cache = tmp_path / "out", tmp_path / "cache"
-    return main(pretrain_args(out, data, cache, *extra)), out, cache
-
-
-def check_error(code, out, cache, capsys, *expected):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    for text in expected:
-        assert text in err[0]
-    assert not out.exists(), "nothing may be written"
+    return main(pretrain_args(out, data, cache, *extra)), out
 
 
 def test_missing_file(tmp_path, capsys):
@@ -53,22 +44,20 @@ def test_missing_csv_column(tmp_path, capsys):
 
 
 def test_unknown_preset(tmp_path, corpus_file, capsys):
-    code, out, cache = run_cli(tmp_path, corpus_file, "--model.preset", "huge")
-    check_error(code, out, cache, capsys, "unknown model preset 'huge'", "tiny")
+    code, out = run_cli(tmp_path, corpus_file, "--model.preset", "huge")
+    check_error(code, out, capsys, "unknown model preset 'huge'", "tiny")
 
 
 def test_unreadable_tokenizer_path(tmp_path, corpus_file, capsys):
     (tmp_path / "tok").mkdir()
-    code, out, cache = run_cli(
-        tmp_path, corpus_file, "--tokenizer.name_or_path", str(tmp_path / "tok")
-    )
-    check_error(code, out, cache, capsys, "tokenizer path", "tok")
+    code, out = run_cli(tmp_path, corpus_file, "--tokenizer.name_or_path", str(tmp_path / "tok"))
+    check_error(code, out, capsys, "tokenizer path", "tok")
 
 
 def test_block_size_above_model_positions(tmp_path, corpus_file, capsys):
-    code, out, cache = run_cli(tmp_path, corpus_file, "--data.block_size", "4096")
-    check_error(code, out, cache, capsys, "data.block_size 4096", "512 positions")
-    assert not cache.exists(), "rejected before any data work"
+    code, out = run_cli(tmp_path, corpus_file, "--data.block_size", "4096")
+    check_error(code, out, capsys, "data.block_size 4096", "512 positions")
+    assert not (tmp_path / "cache").exists(), "rejected before any data work"
 
 
 def test_output_dir_with_another_run_is_kept(tmp_path, corpus_file, capsys):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tiny_model
+from conftest import check_error, make_tiny_model
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 import llmkit
@@ -252,15 +252,6 @@ def test_lora_adapter_folder_is_evaluated_on_its_base(model_dir, text_dir, tmp_p
 
 
 # --- bad input: one line, exit code 2, nothing written ----------------------------------------
-
-
-def check_error(code: int, out: Path, capsys, *expected: str) -> None:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    for text in expected:
-        assert text in err[0], err[0]
-    assert not out.exists(), "nothing may be written"
 
 
 def folder_without(model_dir: Path, tmp_path: Path, *patterns: str) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import finetune_args, make_tiny_model
+from conftest import check_error, finetune_args, make_tiny_model
 from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
@@ -95,15 +95,6 @@ def test_default_target_modules_per_architecture():
     trainable = {n for n, p in wrapped.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
     assert wrapped(torch.tensor([[1, 2, 3]])).logits.shape == (1, 3, 512)
-
-
-def check_error(code, out, capsys, *expected):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    for text in expected:
-        assert text in err[0], err[0]
-    assert not out.exists(), "nothing may be written"
 
 
 def test_unknown_target_module_lists_the_linear_layers(tmp_path, tiny_model_dir, small_qa, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
-from conftest import finetune_args, make_tiny_model
+from conftest import check_error, finetune_args, make_tiny_model
 
 from llmkit.cli import main
 from llmkit.config.finetune import TaskDataConfig
@@ -291,15 +291,6 @@ def test_user_tasks_from_a_yaml_template_and_a_python_file(tmp_path):
 
 # --------------------------------------------------------------------------------------------
 # Bad input through the CLI: one line, exit code 2, nothing written
-
-
-def check_error(code, out, capsys, *expected):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    for text in expected:
-        assert text in err[0], err[0]
-    assert not out.exists(), "nothing may be written"
 
 
 def test_unknown_task_lists_the_known_ones(tmp_path, tiny_model_dir, capsys):
