@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+if TYPE_CHECKING:
+    from llmkit.config import TrainConfig
 
 
 @dataclass
@@ -22,6 +26,21 @@ class CardInfo:
     results: dict[str, float] = field(default_factory=dict)
     eval_results: list[EvalResult] = field(default_factory=list)
     command: str = ""
+
+
+def training_facts(train: TrainConfig, tokens_seen: int, length: dict[str, int]) -> dict:
+    """The card's training table for a run of the one training loop; ``length`` names the
+    sequence length the pipeline used."""
+    return {
+        "steps": train.max_steps,
+        "tokens seen": tokens_seen,
+        **length,
+        "batch size per device": train.per_device_train_batch_size,
+        "gradient accumulation": train.gradient_accumulation_steps,
+        "learning rate": train.learning_rate,
+        "schedule": f"{train.lr_scheduler_type}, warmup {train.warmup_ratio:.0%}",
+        "precision": train.mixed_precision,
+    }
 
 
 def _table(rows: dict) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llmkit import config as config_lib
-from llmkit.cards import CardInfo, write_card
+from llmkit.cards import CardInfo, training_facts, write_card
 from llmkit.config.finetune import FinetuneConfig
 from llmkit.data.tokenizer import load_tokenizer
 from llmkit.errors import ConfigError
@@ -27,7 +27,7 @@ from llmkit.evaluation.report import (
 )
 from llmkit.evaluation.report import write_results as write_eval_results
 from llmkit.evaluation.task_eval import generation_settings
-from llmkit.models.load import describe, max_positions
+from llmkit.models.load import count_parameters, describe, max_positions
 from llmkit.models.peft import apply_lora, load_base_model, trainable_parameters
 from llmkit.outputs import check_output_dir, save_model, start_output_dir
 from llmkit.tasks import Task, get_task
@@ -293,18 +293,9 @@ def card_info(cfg, task, model, result: TrainResult, before, after, report) -> C
         datasets=data_sources(cfg),
         method=method_text(cfg),
         task=task.name,
-        parameters=sum(p.numel() for p in model.parameters()),
+        parameters=count_parameters(model),
         architecture=describe(model.config),
-        training={
-            "steps": t.max_steps,
-            "tokens seen": result.tokens_seen,
-            "max length": cfg.task.max_length,
-            "batch size per device": t.per_device_train_batch_size,
-            "gradient accumulation": t.gradient_accumulation_steps,
-            "learning rate": t.learning_rate,
-            "schedule": f"{t.lr_scheduler_type}, warmup {t.warmup_ratio:.0%}",
-            "precision": t.mixed_precision,
-        },
+        training=training_facts(t, result.tokens_seen, {"max length": cfg.task.max_length}),
         results=results,
         eval_results=card_eval_results(report) if report else [],
         command=" ".join(["llmkit", *sys.argv[1:]]) if sys.argv[0].endswith("llmkit") else "",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmkit import config as config_lib
-from llmkit.cards import CardInfo, write_card
+from llmkit.cards import CardInfo, training_facts, write_card
 from llmkit.config import PretrainConfig
 from llmkit.data.pack import BlockDataset
 from llmkit.data.prepare import prepare_data
@@ -118,17 +118,8 @@ def card_info(cfg: PretrainConfig, model, result: TrainResult, manifest: dict) -
         + (f" continued from {cfg.model.name_or_path}" if cfg.model.name_or_path else ""),
         parameters=count_parameters(model),
         architecture=describe(model.config),
-        training={
-            "steps": t.max_steps,
-            "tokens seen": result.tokens_seen,
-            "block size": cfg.data.block_size,
-            "batch size per device": t.per_device_train_batch_size,
-            "gradient accumulation": t.gradient_accumulation_steps,
-            "learning rate": t.learning_rate,
-            "schedule": f"{t.lr_scheduler_type}, warmup {t.warmup_ratio:.0%}",
-            "precision": t.mixed_precision,
-            "tokenizer": manifest.get("tokenizer", ""),
-        },
+        training=training_facts(t, result.tokens_seen, {"block size": cfg.data.block_size})
+        | {"tokenizer": manifest.get("tokenizer", "")},
         results={
             "validation loss": result.eval_metrics.get("val_loss", float("nan")),
             "validation perplexity": result.eval_metrics.get("val_ppl", float("nan")),
