@@ -18,7 +18,7 @@ import datasets
 
 from llmkit.data.clean import decode_bytes
 from llmkit.data.documents import Doc, StepReport
-from llmkit.data.sources import _cause, is_saved_dataset, json_record
+from llmkit.data.sources import _cause, is_saved_dataset, json_record, load_saved
 from llmkit.errors import DataError
 
 BLOCK_BYTES = 1 << 22  # read size for text files
@@ -154,10 +154,7 @@ def _table_rows(path: Path, column: str) -> Iterator[tuple[str, str | None]]:
 def _saved_rows(path: Path, column: str) -> Iterator[tuple[str, str | None]]:
     if not is_saved_dataset(path):
         raise DataError(f"{path} is a folder but not a save_to_disk dataset; list its files")
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        ds = ds["train"] if "train" in ds else next(iter(ds.values()))
-    yield from _dataset_rows(ds, column, f"dataset {path}")
+    yield from _dataset_rows(load_saved(path), column, f"dataset {path}")
 
 
 def _dataset_rows(ds: datasets.Dataset, column: str, name: str) -> Iterator[tuple[str, str | None]]:

@@ -59,6 +59,33 @@ def resolve_files(patterns: list[str], option: str = "data.train_files") -> list
     return files
 
 
+SPLIT_NAMES = {
+    "train": ("train", "training"),
+    "validation": ("validation", "valid", "val", "dev", "eval"),
+    "test": ("test", "testing"),
+}
+
+
+def split_named(names: list[str], split: str) -> str | None:
+    """The name a dataset gives ``split`` ("validation" may be "dev" or "valid"), if any."""
+    return next((n for n in SPLIT_NAMES.get(split, (split,)) if n in names), None)
+
+
+def load_saved(path: Path, split: str = "train") -> datasets.Dataset:
+    """A ``save_to_disk`` folder: a Dataset as it is, or a DatasetDict's ``split`` (found by
+    its usual names; a DatasetDict without a train split trains on its first one)."""
+    ds = datasets.load_from_disk(str(path))
+    if not isinstance(ds, datasets.DatasetDict):
+        return ds
+    chosen = split_named(list(ds), split) or (next(iter(ds)) if split == "train" else None)
+    if chosen is None:
+        raise DataError(
+            f"dataset folder {path} has no {split} split (it has {', '.join(ds)}); "
+            f"save one or give the {split} data explicitly"
+        )
+    return ds[chosen]
+
+
 def is_saved_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
 
@@ -105,10 +132,7 @@ def load_files(files: list[Path], text_column: str | None = None) -> datasets.Da
     parts = []
     for f in files:
         if f.is_dir():
-            ds = datasets.load_from_disk(str(f))
-            if isinstance(ds, datasets.DatasetDict):
-                ds = ds["train"] if "train" in ds else next(iter(ds.values()))
-            parts.append(ds)
+            parts.append(load_saved(f))
             continue
         if f.suffix == ".jsonl":
             check_jsonl(f, text_column)

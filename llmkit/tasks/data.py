@@ -18,19 +18,16 @@ import datasets
 from llmkit.config.finetune import TaskDataConfig
 from llmkit.data.sources import (
     BUILDERS,
+    SPLIT_NAMES,
     is_saved_dataset,
     load_files,
+    load_saved,
     parse_json_line,
     resolve_files,
+    split_named,
 )
 from llmkit.errors import DataError
 from llmkit.tasks.base import Task
-
-SPLIT_NAMES = {
-    "train": ("train", "training"),
-    "validation": ("validation", "valid", "val", "dev", "eval"),
-    "test": ("test", "testing"),
-}
 
 
 @dataclass
@@ -125,7 +122,7 @@ def has_split(sources: list[str], split: str, dataset_config: str | None) -> boo
                 names = datasets.get_dataset_split_names(source, dataset_config)
             except Exception:  # the train split already loaded; a missing listing is not fatal
                 return False
-            if any(n in names for n in SPLIT_NAMES[split]):
+            if split_named(names, split):
                 return True
         elif is_saved_dataset(Path(source)):
             if split_named(saved_splits(Path(source)), split):
@@ -135,11 +132,6 @@ def has_split(sources: list[str], split: str, dataset_config: str | None) -> boo
             if any(_split_of(f) == split for f in files):
                 return True
     return False
-
-
-def split_named(names: list[str], split: str) -> str | None:
-    """The name a dataset gives ``split`` ("validation" may be "dev" or "valid"), if any."""
-    return next((n for n in SPLIT_NAMES.get(split, (split,)) if n in names), None)
 
 
 def saved_splits(path: Path) -> list[str]:
@@ -224,16 +216,7 @@ def squad_rows(articles: list[dict]) -> list[dict]:
 
 
 def _saved_records(task: Task, path: Path, split: str) -> list[dict]:
-    """A ``save_to_disk`` folder: its ``split`` when it holds a DatasetDict, else all of it."""
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        chosen = split_named(list(ds), split)
-        if chosen is None:
-            raise DataError(
-                f"dataset folder {path} has no {split} split (it has {', '.join(ds)}); "
-                f"save one or give the {split} data explicitly"
-            )
-        ds = ds[chosen]
+    ds = load_saved(path, split)
     return [task.normalize(r, f"dataset folder {path} row {i + 1}") for i, r in enumerate(ds)]
 
 
