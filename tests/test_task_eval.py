@@ -7,6 +7,7 @@ batch size must not change anything.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sacrebleu
 import torch
@@ -15,7 +16,7 @@ from rouge_score import rouge_scorer
 from llmkit.errors import LlmkitError
 from llmkit.evaluation.generate import generate_texts, keep_last
 from llmkit.evaluation.metrics import compute_metrics
-from llmkit.evaluation.task_eval import evaluate_task
+from llmkit.evaluation.task_eval import evaluate_task, unpad_shares
 from llmkit.tasks import get_task
 from llmkit.tasks.data import load_task_records
 
@@ -193,3 +194,15 @@ def test_reference_problems_are_named_before_generating(tiny_model, tiny_tokeniz
     records = load_task_records(task, [str(shared_data / "qa" / "squad_v2_sample.json")], "test")
     with pytest.raises(LlmkitError, match=r"task qa: chrf: references\[3\] is empty"):
         evaluate_task(tiny_model, tiny_tokenizer, task, records, metrics=["chrf"])
+
+
+@pytest.mark.parametrize("processes", [2, 3, 4])
+def test_padded_shares_come_back_in_order_without_the_padding(processes):
+    """Shares as accelerate's split_between_processes(apply_padding=True) makes them: the
+    first total % processes shares one item longer, each padded with the last item."""
+    for total in range(1, 12):
+        width = -(-total // processes)
+        shares = [list(s) for s in np.array_split(np.arange(total), processes)]
+        gathered = [i for s in shares for i in s + [total - 1] * (width - len(s))]
+        assert len(gathered) == width * processes
+        assert unpad_shares(gathered, total, processes) == list(range(total))

@@ -118,14 +118,30 @@ def evaluate_task(
 def generate_shared(
     accelerator: Accelerator | None, model, tokenizer, prompts: list[str], **kwargs: Any
 ) -> list[str]:
-    """``generate_texts`` split across processes (contiguous shares, gathered in order), so
-    data-parallel workers do not all decode the same prompts. Not for FSDP: a sharded model
-    needs every process in every forward pass."""
-    if accelerator is None or accelerator.num_processes == 1:
+    """``generate_texts`` split across processes and gathered in prompt order, so
+    data-parallel workers do not all decode the same prompts.
+
+    Every process gets an equal share (short ones padded with a repeat of the last prompt)
+    and so makes the same number of ``generate`` calls: a sharded (FSDP) model needs every
+    process in every forward pass. Within one call transformers keeps the processes in step
+    itself (``synced_gpus`` is on for FSDP-managed models)."""
+    if accelerator is None or accelerator.num_processes == 1 or not prompts:
         return generate_texts(model, tokenizer, prompts, **kwargs)
-    with accelerator.split_between_processes(prompts) as share:
+    with accelerator.split_between_processes(prompts, apply_padding=True) as share:
         part = generate_texts(model, tokenizer, list(share), **kwargs)
-    return gather_object(part)
+    return unpad_shares(gather_object(part), len(prompts), accelerator.num_processes)
+
+
+def unpad_shares(gathered: list, total: int, processes: int) -> list:
+    """The ``total`` real items of equal padded shares, in order: like accelerate's split,
+    the first ``total % processes`` shares hold one real item more, then padding."""
+    width = -(-total // processes)
+    base, extra = divmod(total, processes)
+    return [
+        item
+        for rank in range(processes)
+        for item in gathered[rank * width : rank * width + base + (rank < extra)]
+    ]
 
 
 def check_metric_inputs(
