@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,13 @@ def test_default_target_modules_per_architecture():
     ]
     gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=512))
     assert target_modules(gpt2, []) == ["c_attn", "c_proj", "c_fc"]  # Conv1D layers
-    wrapped = apply_lora(gpt2, PeftConfig(method="lora", r=2))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*fan_in_fan_out")  # wrong for Conv1D
+        wrapped = apply_lora(gpt2, PeftConfig(method="lora", r=2))
+    assert wrapped.peft_config["default"].fan_in_fan_out
+    assert (
+        not apply_lora(llama, PeftConfig(method="lora", r=2)).peft_config["default"].fan_in_fan_out
+    )
     trainable = {n for n, p in wrapped.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
     assert wrapped(torch.tensor([[1, 2, 3]])).logits.shape == (1, 3, 512)

@@ -124,12 +124,19 @@ def apply_lora(model: PreTrainedModel, cfg: PeftConfig) -> torch.nn.Module:
     """The model with LoRA adapters on the target layers; only those (and nothing else) train."""
     from peft import LoraConfig, get_peft_model
 
+    targets = target_modules(model, cfg.target_modules)
     lora = LoraConfig(
         task_type="CAUSAL_LM",
         r=cfg.r,
         lora_alpha=cfg.alpha,
         lora_dropout=cfg.dropout,
-        target_modules=target_modules(model, cfg.target_modules),
+        target_modules=targets,
+        # GPT-2-style Conv1D layers store their weight transposed; peft would fix the flag
+        # itself, with a warning on every run.
+        fan_in_fan_out=any(
+            isinstance(module, Conv1D) and name.rsplit(".", 1)[-1] in targets
+            for name, module in model.named_modules()
+        ),
     )
     wrapped = get_peft_model(model, lora)
     # A relative base path breaks `llmkit merge` run from another folder.
