@@ -107,6 +107,7 @@ def test_two_process_fine_tuning_shares_generation_and_keeps_every_answer_in_ord
     out = tmp_path / "ddp"
     args = finetune_args(out, base, data, "--eval.every_n_steps", "2")
     args += ["--eval.max_examples", "5", "--eval.test_max_examples", "7"]
+    args += ["--eval.metric_for_best_model", "loss"]  # best-pass save and restore, 2 processes
     # Eight tokens whatever they are, so that the answers compared below are not all empty.
     generation = "{max_new_tokens: 8, min_new_tokens: 8, stop_strings: []}"
     args += ["--eval.generation", generation]
@@ -126,8 +127,11 @@ def test_two_process_fine_tuning_shares_generation_and_keeps_every_answer_in_ord
     alone = generate_texts(model, tokenizer, prompts, **generation_settings(task, settings))
     assert all(r["prediction"] for r in rows)
     assert [r["prediction"] for r in rows] == [task.postprocess(a) for a in alone]
-    after = json.loads((out / "finetune_results.json").read_text())["test"]["after"]
+    results = json.loads((out / "finetune_results.json").read_text())
+    after = results["test"]["after"]
     f1 = [r["scores"]["f1"] for r in rows]
     assert after["f1"] == pytest.approx(sum(f1) / len(f1))
     passes = [r for r in read_metrics(out / "metrics.jsonl") if "val_f1" in r]
     assert [r["step"] for r in passes] == [0, 2, 4]
+    lowest = min(r["val_loss"] for r in passes)
+    assert results["best"] == {"metric": "val_loss", "value": pytest.approx(lowest)}
