@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import finetune_args, make_tiny_model, pretrain_args, train_briefly
 from safetensors.torch import load_file
@@ -107,7 +108,10 @@ def test_two_process_fine_tuning_shares_generation_and_keeps_every_answer_in_ord
     out = tmp_path / "ddp"
     args = finetune_args(out, base, data, "--eval.every_n_steps", "2")
     args += ["--eval.max_examples", "5", "--eval.test_max_examples", "7"]
-    args += ["--eval.metric_for_best_model", "loss"]  # best-pass save and restore, 2 processes
+    # A learning rate this high makes the untrained pass (step 0) the best, so the saved model
+    # must be the base model again.
+    args += ["--eval.metric_for_best_model", "loss", "--train.learning_rate", "0.1"]
+    args += ["--train.lr_scheduler_type", "constant", "--train.warmup_ratio", "0"]
     # Eight tokens whatever they are, so that the answers compared below are not all empty.
     generation = "{max_new_tokens: 8, min_new_tokens: 8, stop_strings: []}"
     args += ["--eval.generation", generation]
@@ -133,5 +137,10 @@ def test_two_process_fine_tuning_shares_generation_and_keeps_every_answer_in_ord
     assert after["f1"] == pytest.approx(sum(f1) / len(f1))
     passes = [r for r in read_metrics(out / "metrics.jsonl") if "val_f1" in r]
     assert [r["step"] for r in passes] == [0, 2, 4]
-    lowest = min(r["val_loss"] for r in passes)
-    assert results["best"] == {"metric": "val_loss", "value": pytest.approx(lowest)}
+    best = min(passes, key=lambda r: r["val_loss"])
+    assert best["step"] == 0, "this setting must make the untrained pass the best"
+    assert results["best"] == {"metric": "val_loss", "value": pytest.approx(best["val_loss"])}
+    restored = model.state_dict()
+    assert all(
+        torch.equal(restored[k], v) for k, v in load_file(base / "model.safetensors").items()
+    )
