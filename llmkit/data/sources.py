@@ -90,6 +90,12 @@ def is_saved_dataset(path: Path) -> bool:
     return (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()
 
 
+def saved_splits(path: Path) -> list[str]:
+    """The splits of a ``save_to_disk`` DatasetDict folder; [] for a single Dataset."""
+    listing = path / "dataset_dict.json"
+    return json.loads(listing.read_text())["splits"] if listing.is_file() else []
+
+
 def parse_json_line(raw: bytes | str, path: Path, lineno: int, label: str = "data file") -> Any:
     """One JSON Lines value, or one line naming the file and line to fix."""
     try:

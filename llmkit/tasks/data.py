@@ -24,6 +24,7 @@ from llmkit.data.sources import (
     load_saved,
     parse_json_line,
     resolve_files,
+    saved_splits,
     split_named,
 )
 from llmkit.errors import DataError
@@ -132,12 +133,6 @@ def has_split(sources: list[str], split: str, dataset_config: str | None) -> boo
             if any(_split_of(f) == split for f in files):
                 return True
     return False
-
-
-def saved_splits(path: Path) -> list[str]:
-    """The splits of a ``save_to_disk`` DatasetDict folder; [] for a single Dataset."""
-    listing = path / "dataset_dict.json"
-    return json.loads(listing.read_text())["splits"] if listing.is_file() else []
 
 
 def _split_of(path: Path) -> str | None:
