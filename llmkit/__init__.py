@@ -1,8 +1,7 @@
 """llmkit: raw text to a pretrained causal LM, a task fine-tune, an evaluation report."""
 
 from llmkit.config import EvaluateConfig, FinetuneConfig, PretrainConfig
-
-__version__ = "0.1.0"
+from llmkit.version import __version__
 
 
 def finetune(cfg: FinetuneConfig):

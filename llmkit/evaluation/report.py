@@ -21,6 +21,7 @@ from huggingface_hub.repocard_data import eval_results_to_model_index, model_ind
 
 from llmkit import config as config_lib
 from llmkit.evaluation.metrics import METRICS
+from llmkit.version import __version__
 
 if TYPE_CHECKING:
     from llmkit.config.evaluate import EvaluateConfig
@@ -285,8 +286,6 @@ def llmkit_version() -> str:
     try:
         return metadata.version("llmkit")
     except metadata.PackageNotFoundError:
-        from llmkit import __version__
-
         return __version__
 
 
