@@ -11,6 +11,7 @@ from transformers import PreTrainedTokenizerBase
 
 from llmkit.config import CONFIG_FILE
 from llmkit.errors import LlmkitError
+from llmkit.permissions import ordinary_modes
 
 
 def check_output_dir(path: str | Path, overwrite: bool, resuming: bool) -> Path:
@@ -53,6 +54,7 @@ def save_model(
     if accelerator.is_main_process:
         unwrapped.save_pretrained(out, state_dict=state, safe_serialization=True)
         tokenizer.save_pretrained(out)
+        ordinary_modes(out)
     accelerator.wait_for_everyone()
 
 

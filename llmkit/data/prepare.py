@@ -37,6 +37,7 @@ from llmkit.data.sources import content_fingerprint, files_fingerprint
 from llmkit.data.stream import Sources, documents, new_reports
 from llmkit.data.tokenizer import load_tokenizer, tokenizer_fingerprint, train_tokenizer
 from llmkit.errors import ConfigError, DataError
+from llmkit.permissions import ordinary_modes
 
 FORMAT = 2  # bump when the folder layout changes: old caches are then rebuilt
 WORK = ".work"  # spilled documents, inside the temporary folder, deleted before the rename
@@ -270,11 +271,9 @@ def staging(folder: Path) -> Iterator[Path]:
     created = [p for p in [folder.parent, *folder.parent.parents] if not p.exists()]
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-tmp-", dir=folder.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is a normal folder
     try:
         yield tmp
+        ordinary_modes(tmp)  # mkdtemp made it private; the result is an ordinary folder
         old = None
         if folder.exists():  # move the old one aside first, so the swap is two renames
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}-old-", dir=folder.parent))

@@ -16,6 +16,7 @@ from llmkit.data.tokenizer import load_tokenizer
 from llmkit.models.load import count_parameters, describe
 from llmkit.models.peft import adapter_base, load_adapter_model, merge_adapter
 from llmkit.outputs import check_output_dir
+from llmkit.permissions import ordinary_modes
 
 
 def run(adapter_dir: str, out: str, overwrite: bool = False, trust_remote_code: bool = False):
@@ -42,6 +43,7 @@ def run(adapter_dir: str, out: str, overwrite: bool = False, trust_remote_code: 
             architecture=describe(model.config),
         ),
     )
+    ordinary_modes(target)
     print(f"merged {adapter_dir} into {base}\nsaved to: {target}")
     return target
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from accelerate import Accelerator
 
 from llmkit.errors import LlmkitError
+from llmkit.permissions import ordinary_modes
 
 STATE = "trainer_state.json"
 PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -48,6 +49,7 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / STATE).write_text(json.dumps({**state, "step": step}, indent=2))
+        ordinary_modes(folder)  # the weights inside were written 0600
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in list_checkpoints(output_dir)[:-keep]:
