@@ -79,14 +79,47 @@ def add_aliases(parser: argparse.ArgumentParser, cls: type) -> None:
         )
 
 
-def add_dynamic_sections(parser: argparse.ArgumentParser, cls: type, argv: list[str]) -> None:
-    """Options that depend on the command line, e.g. the chosen task's ``--task.options.*``.
+def add_task_options(parser: argparse.ArgumentParser, cls: type, argv: list[str]) -> None:
+    """The chosen task's own options as ``--task.options.NAME``, so ``--help`` lists them.
 
-    A config declares them with ``cli_sections(argv) -> {prefix: (title, dataclass)}``.
+    The task is the one named by ``--task``/``--task.name``, else by the ``--recipe``, else
+    the config's default; an unknown name adds nothing here and fails as one line later.
     """
-    hook = getattr(cls, "cli_sections", None)
-    for prefix, (title, section) in (hook(argv) if hook else {}).items():
-        add_config_options(parser.add_argument_group(title), section, f"{prefix}.")
+    section = config_lib.fields_of(cls).get("task")
+    if section is None:
+        return
+    name = _named_task(argv) or section[1]().name
+    if name is None:
+        return
+    from llmkit.tasks import get_task
+
+    try:
+        task = get_task(name)
+    except LlmkitError:
+        return
+    group = parser.add_argument_group(f"options of task {task.name}")
+    add_config_options(group, task.Options, "task.options.")
+
+
+def _named_task(argv: list[str]) -> str | None:
+    """The task named on the command line, or in the ``--recipe`` it names."""
+    recipe = None
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+        if flag in ("--task", "--task.name") and value:
+            return value
+        if flag == "--recipe" and value:
+            recipe = value
+    if recipe is None:
+        return None
+    try:
+        values = config_lib.load_recipe(recipe)
+    except LlmkitError:
+        return None  # the recipe's own error comes when the config is built
+    task = values.get("task")
+    return str(task["name"]) if isinstance(task, dict) and task.get("name") else None
 
 
 def add_plain_commands(sub: argparse._SubParsersAction) -> None:
@@ -184,7 +217,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name, help, config_ref, run_ref in COMMANDS:
         command = config_command(sub, name, _load(config_ref), help, run_ref)
         if argv[:1] == [name]:
-            add_dynamic_sections(command, _load(config_ref), argv)
+            add_task_options(command, _load(config_ref), argv)
     add_plain_commands(sub)
     add_data_commands(sub)
     return parser

@@ -299,6 +299,7 @@ def test_missing_model_folder(text_dir, tmp_path, capsys):
         (["--perplexity.context_length", "4096"], ["4096", "max_position_embeddings=256"]),
         (["--max_examples", "0"], ["max_examples must be >= 1"]),
         (["--split", "validation"], ["no validation file", "text"]),
+        (["--split", "nosuchsplit"], ["no nosuchsplit file", "its splits are train, test"]),
         (["--device", "gpu"], ["device must be"]),
     ],
 )
@@ -358,6 +359,16 @@ def test_references_unusable_by_the_metric(model_dir, squad, tmp_path, capsys):
         "--data", str(squad), "--metrics", "bleu", "--output_dir", str(out),
     )  # fmt: skip
     check_error(code, out, capsys, "task qa", "bleu", "references[3] is empty")
+
+
+def test_unknown_split_of_task_data(model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    data = Path(__file__).resolve().parents[1] / "data" / "tasks" / "qa"
+    code = evaluate(
+        "--model", str(model_dir), "--task", "qa", "--data", str(data), "--split", "nosuchsplit",
+        "--output_dir", str(out),
+    )  # fmt: skip
+    check_error(code, out, capsys, "nosuchsplit", "train, validation, test")
 
 
 def test_unknown_generation_setting_and_metric_option(model_dir, squad, tmp_path, capsys):

@@ -299,6 +299,23 @@ def test_unknown_task_lists_the_known_ones(tmp_path, tiny_model_dir, capsys):
     check_error(code, out, capsys, "unknown task 'poetry'", "classification, instruction, qa")
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--eval.metrics", "f1,blue"], ["unknown metric 'blue'", "exact_match"]),
+        (["--eval.metric_for_best_model", "blue"], ["metric_for_best_model 'blue'", "f1"]),
+        (["--eval.generation", "{max_tokens: 5}"], ["generation.max_tokens"]),
+    ],
+)
+def test_unknown_names_in_the_eval_settings(tmp_path, tiny_model_dir, capsys, extra, expected):
+    """Checked before the base model is scored, so nothing is written."""
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"context": "a b", "question": "a?", "answer": "a"}) + "\n")
+    out = tmp_path / "out"
+    code = main(finetune_args(out, tiny_model_dir, data, *extra))
+    check_error(code, out, capsys, *expected)
+
+
 def test_missing_column_names_column_and_aliases(tmp_path, tiny_model_dir, capsys):
     data = tmp_path / "train.jsonl"
     data.write_text(json.dumps({"passage": "x", "query": "y"}) + "\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from llmkit.config.schema import option
-from llmkit.errors import ConfigError, LlmkitError
+from llmkit.errors import ConfigError
 
 #: computed on plain text by the sliding-window scorer, not by the metric registry
 PERPLEXITY = "perplexity"
@@ -74,35 +74,15 @@ class EvaluateConfig:
     #: short options of the command line: ``--task qa`` for ``--task.name qa``
     cli_aliases: ClassVar[dict[str, str]] = {"task": "task.name"}
 
-    @classmethod
-    def cli_sections(cls, argv: list[str]) -> dict[str, tuple[str, type]]:
-        """The named task's options as ``--task.options.NAME`` (so ``--help`` shows them)."""
-        from llmkit.tasks import get_task
-
-        names = [
-            arg.split("=", 1)[1] if "=" in arg else argv[i + 1]
-            for i, arg in enumerate(argv)
-            if arg.split("=", 1)[0] in ("--task", "--task.name")
-            and ("=" in arg or i + 1 < len(argv))
-        ]
-        if not names:
-            return {}
-        try:
-            task = get_task(names[-1])
-        except LlmkitError:
-            return {}  # validate() reports it in one line
-        return {"task.options": (f"options of task {task.name}", task.Options)}
-
     def validate(self) -> None:
-        """Checks that need no model or data, so mistakes cost nothing."""
+        """Checks that need no model or data, so mistakes cost nothing; the evaluate pipeline
+        checks the names that need the registries (task, metrics) next."""
         if not self.model:
             raise ConfigError("no model: set --model to a saved model folder or a Hub name")
         if not self.data:
             raise ConfigError(
                 "no data: set --data to files, folders or globs, or to a Hub dataset name"
             )
-        self._check_metrics()
-        self._check_task()
         self._check_numbers()
         model, out = Path(self.model), self.resolved_output_dir()
         if model.exists() and out.resolve() in (model.resolve(), *model.resolve().parents):
@@ -110,52 +90,6 @@ class EvaluateConfig:
                 f"output_dir {out} would replace the model folder {model}; choose another "
                 "--output_dir (a folder inside the model's is fine)"
             )
-
-    def _check_metrics(self) -> None:
-        from llmkit.evaluation.metrics import METRICS
-
-        known = [PERPLEXITY, *METRICS.names()]
-        for name in self.metrics:
-            if name not in known:
-                raise ConfigError(
-                    f"unknown metric {name!r} in --metrics; known: {', '.join(known)}"
-                )
-        for name in self.metric_options:
-            if name not in known:
-                raise ConfigError(
-                    f"metric_options.{name}: unknown metric; known: {', '.join(known)}"
-                )
-            if self.metrics and name not in self.metrics:
-                raise ConfigError(
-                    f"metric_options.{name}: {name!r} is not in --metrics; "
-                    "add it there or drop its options"
-                )
-
-    def _check_task(self) -> None:
-        """Plain text gets perplexity only; a task gets its metrics, never perplexity."""
-        if self.task.name is not None:
-            if PERPLEXITY in self.metrics:
-                raise ConfigError(
-                    "perplexity is computed on plain text: drop --task, or drop perplexity "
-                    "from --metrics"
-                )
-            from llmkit.tasks import get_task
-
-            get_task(self.task.name, self.task.options)  # unknown names and options fail here
-            return
-        needing = [m for m in self.metrics if m != PERPLEXITY]
-        if needing:
-            raise ConfigError(
-                f"metric {needing[0]} needs references, and plain text has none: set --task "
-                "(whose data carries the references) or use --metrics perplexity"
-            )
-        if self.metric_options:
-            raise ConfigError(
-                f"metric_options.{next(iter(self.metric_options))}: plain text is scored by "
-                "perplexity only; set --task to compute other metrics, or drop the options"
-            )
-        if self.task.options:
-            raise ConfigError("task.options given without a task: set --task or drop them")
 
     def _check_numbers(self) -> None:
         if self.batch_size < 1:

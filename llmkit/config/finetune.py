@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import yaml
-
 from llmkit.config.schema import option
 from llmkit.config.sections import ModelConfig, TrainConfig
-from llmkit.errors import ConfigError, LlmkitError
+from llmkit.errors import ConfigError
 
 
 @dataclass
@@ -97,28 +95,14 @@ class FinetuneConfig:
         "peft": "peft.method",
     }
 
-    @classmethod
-    def cli_sections(cls, argv: list[str]) -> dict[str, tuple[str, type]]:
-        """The chosen task's options as ``--task.options.NAME`` (so ``--help`` shows them)."""
-        from llmkit.tasks import get_task
-
-        name = _task_name(argv)
-        try:
-            task = get_task(name)
-        except LlmkitError:
-            return {}  # reported by validate() as one line
-        return {"task.options": (f"options of task {task.name}", task.Options)}
-
     @property
     def eval_every(self) -> int:
         e = self.eval.every_n_steps
         return self.train.eval_steps if e is None else e
 
     def validate(self) -> None:
-        from llmkit.evaluation.task_eval import generation_settings
-        from llmkit.models.peft import check_method
-        from llmkit.tasks import get_task
-
+        """Checks that need no task, model or data; the fine-tune pipeline checks the rest
+        (the task's name and options, generation settings, metric names) before any work."""
         self.train.validate()
         if not self.model.name_or_path:
             raise ConfigError("set the base model: model.name_or_path (--model PATH_OR_HUB_NAME)")
@@ -126,53 +110,14 @@ class FinetuneConfig:
             raise ConfigError("no data: set data.train_files (--data FILES_OR_HUB_NAME)")
         if not 0 <= self.data.validation_split < 1:
             raise ConfigError("data.validation_split must be in [0, 1)")
-        task = get_task(self.task.name, self.task.options)
         if self.task.max_length < 8:
             raise ConfigError("task.max_length must be >= 8")
         p = self.peft
         if p.r < 1 or p.alpha <= 0 or not 0 <= p.dropout < 1:
             raise ConfigError("peft: r must be >= 1, alpha > 0 and dropout in [0, 1)")
-        check_method(p.method)
         e = self.eval
         if self.eval_every < 0 or e.batch_size < 1:
             raise ConfigError("eval.every_n_steps must be >= 0 and eval.batch_size >= 1")
         for name in ("max_examples", "test_max_examples"):
             if getattr(e, name) is not None and getattr(e, name) < 1:
                 raise ConfigError(f"eval.{name} must be >= 1 or None")
-        generation_settings(task, e.generation)
-        if e.metric_for_best_model is not None:
-            known = scored_names(e.metrics or list(task.default_metrics))
-            if e.metric_for_best_model.removeprefix("val_") not in known:
-                raise ConfigError(
-                    f"eval.metric_for_best_model {e.metric_for_best_model!r} is not computed; "
-                    f"choose one of {', '.join(sorted(known))}"
-                )
-
-
-def scored_names(metrics: list[str]) -> set[str]:
-    """Numeric results the metrics produce (e.g. rouge -> rouge1, rougeL, ...), plus the loss."""
-    from llmkit.evaluation.metrics import compute_metrics
-
-    values = compute_metrics(metrics, ["a"], [["a"]])
-    return {k for k, v in values.items() if isinstance(v, float | int)} | {"loss"}
-
-
-def _task_name(argv: list[str]) -> str:
-    """The task named on the command line or in the ``--recipe``, before parsing."""
-    for i, arg in enumerate(argv):
-        for flag in ("--task", "--task.name"):
-            if arg == flag and i + 1 < len(argv):
-                return argv[i + 1]
-            if arg.startswith(flag + "="):
-                return arg.split("=", 1)[1]
-    for i, arg in enumerate(argv):
-        recipe = argv[i + 1] if arg == "--recipe" and i + 1 < len(argv) else None
-        recipe = arg.split("=", 1)[1] if arg.startswith("--recipe=") else recipe
-        if recipe:
-            try:
-                with open(recipe) as fh:
-                    values = yaml.safe_load(fh) or {}
-                return str(values.get("task", {}).get("name") or TaskConfig.name)
-            except (OSError, yaml.YAMLError, AttributeError):
-                break
-    return TaskConfig.name

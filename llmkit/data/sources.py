@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,41 @@ SPLIT_NAMES = {
 def split_named(names: list[str], split: str) -> str | None:
     """The name a dataset gives ``split`` ("validation" may be "dev" or "valid"), if any."""
     return next((n for n in SPLIT_NAMES.get(split, (split,)) if n in names), None)
+
+
+def is_hub_name(source: str) -> bool:
+    """``squad`` or ``owner/name``: not a local path, a glob or a data file name."""
+    return (
+        not Path(source).exists()
+        and not any(c in source for c in "*?[")
+        and Path(source).suffix not in BUILDERS
+        and not source.startswith((".", "/", "~"))
+        and source.count("/") <= 1
+    )
+
+
+def split_files(source: str, split: str) -> list[Path]:
+    """A folder's files named for ``split`` (all its files if none is named for a split)."""
+    files = resolve_files([source], "task data")
+    if not Path(source).is_dir():
+        return files
+    named = {s: [f for f in files if split_of(f) == s] for s in SPLIT_NAMES}
+    if not any(named.values()):
+        return files
+    if not named.get(split):
+        found = ", ".join(s for s, fs in named.items() if fs)
+        looked = f" (looked for {', '.join(SPLIT_NAMES[split])}.*)" if split in SPLIT_NAMES else ""
+        raise DataError(
+            f"folder {source} holds no {split} file{looked}; its splits are {found}: choose "
+            f"one of them, or add {split} files"
+        )
+    return named[split]
+
+
+def split_of(path: Path) -> str | None:
+    """The split a file is named for (``train.jsonl``, ``dev-00.csv`` ...), or None."""
+    first = re.split(r"[^a-z]+", path.stem.lower())[0]
+    return next((s for s, names in SPLIT_NAMES.items() if first in names), None)
 
 
 def load_saved(path: Path, split: str = "train") -> datasets.Dataset:

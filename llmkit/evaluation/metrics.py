@@ -632,3 +632,10 @@ def compute_metrics(
             raise LlmkitError(f"metric {metric.name} would overwrite result {sorted(clash)[0]!r}")
         merged.update(result)
     return merged
+
+
+def scored_names(names: Sequence[str]) -> set[str]:
+    """Numeric results the metrics produce (e.g. rouge -> rouge1, rougeL, ...), plus the loss:
+    what ``metric_for_best_model`` may name."""
+    values = compute_metrics(names, ["a"], [["a"]])
+    return {k for k, v in values.items() if isinstance(v, float | int)} | {"loss"}

@@ -115,6 +115,14 @@ def evaluate_task(
     )
 
 
+def headline_scores(result: TaskEvalResult, metrics: list[str]) -> dict[str, float]:
+    """The numbers a result is quoted by (ROUGE's F-measures, not its precisions)."""
+    out: dict[str, float] = {}
+    for name in metrics:
+        out.update(headline_values(name, result.by_metric.get(name, result.metrics)))
+    return {k: float(v) for k, v in out.items() if isinstance(v, int | float)}
+
+
 def generate_shared(
     accelerator: Accelerator | None, model, tokenizer, prompts: list[str], **kwargs: Any
 ) -> list[str]:

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import datasets
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from llmkit.data.sources import load_files, resolve_files, texts_of
+from llmkit.data.sources import (
+    is_hub_name,
+    load_files,
+    load_saved,
+    resolve_files,
+    split_files,
+    texts_of,
+)
 from llmkit.errors import DataError, LlmkitError
 from llmkit.evaluation.perplexity import perplexity, texts_to_stream
 from llmkit.models.load import max_positions
-from llmkit.tasks.data import is_hub_name, split_files
 
 
 @dataclass
@@ -43,7 +48,7 @@ def load_texts(
 ) -> list[str]:
     """The non-blank documents of ``split``: local files (a folder's ``<split>.*``) or the Hub.
 
-    Splits are found as for task data (:func:`llmkit.tasks.data.split_files`).
+    Splits are found as for task data (:func:`llmkit.data.sources.split_files`).
     """
     if len(sources) == 1 and is_hub_name(sources[0]):
         texts = _hub_texts(sources[0], dataset_config, split, text_column)
@@ -52,22 +57,11 @@ def load_texts(
         texts = []
         for source in sources:
             for f in split_files(source, split):
-                ds = _saved_split(f, split) if f.is_dir() else load_files([f], text_column)
+                ds = load_saved(f, split) if f.is_dir() else load_files([f], text_column)
                 texts += texts_of(ds, text_column, [f])
     if not texts:
         raise DataError(f"split {split!r} of {', '.join(sources)} holds no text; check --data")
     return texts[:max_examples] if max_examples else texts
-
-
-def _saved_split(path: Path, split: str) -> datasets.Dataset:
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        if split not in ds:
-            raise DataError(
-                f"dataset {path} has no split {split!r} (has {', '.join(ds)}); set --split"
-            )
-        return ds[split]
-    return ds
 
 
 def _hub_texts(name: str, config: str | None, split: str, column: str) -> list[str]:

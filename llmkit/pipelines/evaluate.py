@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmkit.config.evaluate import EvaluateConfig
+from llmkit.config.evaluate import PERPLEXITY, EvaluateConfig
+from llmkit.errors import ConfigError
 from llmkit.evaluation.load import LoadedModel, load_for_evaluation
+from llmkit.evaluation.metrics import METRICS
 from llmkit.evaluation.report import (
     format_table,
     report_for_task,
@@ -39,6 +41,8 @@ class EvaluateResult:
 
 def run(cfg: EvaluateConfig) -> EvaluateResult:
     cfg.validate()
+    check_metrics(cfg)
+    check_task(cfg)
     out = check_output_dir(cfg.resolved_output_dir(), cfg.overwrite, resuming=False)
     if cfg.task.name:
         report, predictions = evaluate_on_task(cfg)
@@ -47,6 +51,47 @@ def run(cfg: EvaluateConfig) -> EvaluateResult:
     path = save_outputs(out, cfg, report, predictions)
     print(f"{format_table(report)}\n\nresults: {path}")
     return EvaluateResult(out, report)
+
+
+def check_metrics(cfg: EvaluateConfig) -> None:
+    """Every metric known, and its options for a requested metric."""
+    known = [PERPLEXITY, *METRICS.names()]
+    for name in cfg.metrics:
+        if name not in known:
+            raise ConfigError(f"unknown metric {name!r} in --metrics; known: {', '.join(known)}")
+    for name in cfg.metric_options:
+        if name not in known:
+            raise ConfigError(f"metric_options.{name}: unknown metric; known: {', '.join(known)}")
+        if cfg.metrics and name not in cfg.metrics:
+            raise ConfigError(
+                f"metric_options.{name}: {name!r} is not in --metrics; "
+                "add it there or drop its options"
+            )
+
+
+def check_task(cfg: EvaluateConfig) -> None:
+    """Plain text gets perplexity only; a task gets its metrics, never perplexity."""
+    if cfg.task.name is not None:
+        if PERPLEXITY in cfg.metrics:
+            raise ConfigError(
+                "perplexity is computed on plain text: drop --task, or drop perplexity "
+                "from --metrics"
+            )
+        get_task(cfg.task.name, cfg.task.options)  # unknown names and options fail here
+        return
+    needing = [m for m in cfg.metrics if m != PERPLEXITY]
+    if needing:
+        raise ConfigError(
+            f"metric {needing[0]} needs references, and plain text has none: set --task "
+            "(whose data carries the references) or use --metrics perplexity"
+        )
+    if cfg.metric_options:
+        raise ConfigError(
+            f"metric_options.{next(iter(cfg.metric_options))}: plain text is scored by "
+            "perplexity only; set --task to compute other metrics, or drop the options"
+        )
+    if cfg.task.options:
+        raise ConfigError("task.options given without a task: set --task or drop them")
 
 
 def evaluate_on_text(cfg: EvaluateConfig) -> dict[str, Any]:

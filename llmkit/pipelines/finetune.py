@@ -19,6 +19,7 @@ from llmkit.config.finetune import FinetuneConfig
 from llmkit.data.tokenizer import load_tokenizer
 from llmkit.errors import ConfigError
 from llmkit.evaluation.load import fingerprint
+from llmkit.evaluation.metrics import METRICS, scored_names
 from llmkit.evaluation.report import (
     build_report,
     card_eval_results,
@@ -26,9 +27,9 @@ from llmkit.evaluation.report import (
     write_predictions,
 )
 from llmkit.evaluation.report import write_results as write_eval_results
-from llmkit.evaluation.task_eval import generation_settings
+from llmkit.evaluation.task_eval import evaluate_task, generation_settings, headline_scores
 from llmkit.models.load import count_parameters, describe, max_positions
-from llmkit.models.peft import apply_lora, load_base_model, trainable_parameters
+from llmkit.models.peft import apply_lora, check_method, load_base_model, trainable_parameters
 from llmkit.outputs import check_output_dir, save_model, start_output_dir
 from llmkit.tasks import Task, get_task
 from llmkit.tasks.data import load_task_splits
@@ -39,9 +40,9 @@ from llmkit.tasks.encode import (
     fit_records,
     pad_id,
 )
-from llmkit.tasks.validation import TaskValidator, headline, score_task
 from llmkit.training.logging import METRICS_FILE, plot_losses
 from llmkit.training.loop import TrainResult, make_accelerator, train
+from llmkit.training.validation import Validator
 
 RESULTS_FILE = "finetune_results.json"
 
@@ -57,9 +58,10 @@ class FinetuneResult:
 
 def run(cfg: FinetuneConfig) -> FinetuneResult:
     cfg.validate()
+    task = get_task(cfg.task.name, cfg.task.options)
+    check_settings(cfg, task)
     resuming = cfg.train.resume != "no"
     out = check_output_dir(cfg.output_dir, cfg.overwrite, resuming)
-    task = get_task(cfg.task.name, cfg.task.options)
     splits = load_task_splits(task, cfg.data, cfg.eval.test_files)
 
     accelerator = make_accelerator(cfg.train)
@@ -80,19 +82,15 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
         config_lib.save(cfg, out)
 
     before = test_scores(model, tokenizer, task, data.test, cfg, accelerator, "base model")[0]
-    validator = TaskValidator(
-        task=task,
-        tokenizer=tokenizer,
+    validator = Validator(
         encoded=data.validation,
-        records=data.validation_sample,
+        collate=PadCollate(pad_id(tokenizer)),
         accelerator=accelerator,
         output_dir=out,
-        metrics=cfg.eval.metrics,
-        batch_size=cfg.eval.batch_size,
-        generation=cfg.eval.generation,
         loss_batch_size=cfg.train.per_device_eval_batch_size,
         max_loss_batches=cfg.train.eval_max_batches,
         best_metric=cfg.eval.metric_for_best_model,
+        scores=validation_scores(cfg, task, tokenizer, data.validation_sample, accelerator),
     )
     result = train(
         model,
@@ -120,6 +118,23 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
         write_card(out, card_info(cfg, task, model, result, before, after, report))
     accelerator.print(before_after_table(before, after, len(data.test)) + f"\nsaved to: {out}")
     return FinetuneResult(out, result, before, after, data.report)
+
+
+def check_settings(cfg: FinetuneConfig, task: Task) -> None:
+    """What the config alone cannot check: the method's needs, the task's generation
+    settings and the best-model metric, before any data or model is read."""
+    check_method(cfg.peft.method)
+    for name in cfg.eval.metrics:
+        METRICS.get(name)  # an unknown name fails here, not after the base model's test pass
+    generation_settings(task, cfg.eval.generation)
+    best = cfg.eval.metric_for_best_model
+    if best is not None:
+        known = scored_names(cfg.eval.metrics or list(task.default_metrics))
+        if best.removeprefix("val_") not in known:
+            raise ConfigError(
+                f"eval.metric_for_best_model {best!r} is not computed; "
+                f"choose one of {', '.join(sorted(known))}"
+            )
 
 
 @dataclass
@@ -196,21 +211,41 @@ def prompt_budget(cfg: FinetuneConfig, task: Task, model) -> int:
     return room
 
 
-def test_scores(model, tokenizer, task, test, cfg, accelerator, label):
-    """Headline test metrics and the full result; the processes share the generation."""
-    if not test or (label == "base model" and not cfg.eval.before_training):
-        return {}, None
-    result = score_task(
+def score_task(model, tokenizer, task, records, cfg: FinetuneConfig, accelerator):
+    """Greedy answers for ``records`` (already fitted to the prompt budget), scored as
+    ``llmkit evaluate`` scores them; the processes share the generation."""
+    return evaluate_task(
         accelerator.unwrap_model(model),
         tokenizer,
         task,
-        test,
-        metrics=cfg.eval.metrics,
+        records,
+        metrics=cfg.eval.metrics or None,
         batch_size=cfg.eval.batch_size,
         generation=cfg.eval.generation,
         accelerator=accelerator,
     )
-    values = headline(result, cfg.eval.metrics or list(task.default_metrics))
+
+
+def validation_scores(cfg: FinetuneConfig, task: Task, tokenizer, records, accelerator):
+    """The task's headline metrics on the validation sample, as ``val_*`` scores of each
+    validation pass (None without a sample)."""
+    if not records:
+        return None
+    metrics = cfg.eval.metrics or list(task.default_metrics)
+
+    def scores(model) -> dict[str, float]:
+        result = score_task(model, tokenizer, task, records, cfg, accelerator)
+        return {f"val_{k}": v for k, v in headline_scores(result, metrics).items()}
+
+    return scores
+
+
+def test_scores(model, tokenizer, task, test, cfg, accelerator, label):
+    """Headline test metrics and the full result; the processes share the generation."""
+    if not test or (label == "base model" and not cfg.eval.before_training):
+        return {}, None
+    result = score_task(model, tokenizer, task, test, cfg, accelerator)
+    values = headline_scores(result, cfg.eval.metrics or list(task.default_metrics))
     accelerator.print(f"test, {label}: " + "  ".join(f"{k}={v:.2f}" for k, v in values.items()))
     return values, result
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +16,16 @@ import datasets
 
 from llmkit.config.finetune import TaskDataConfig
 from llmkit.data.sources import (
-    BUILDERS,
-    SPLIT_NAMES,
+    is_hub_name,
     is_saved_dataset,
     load_files,
     load_saved,
     parse_json_line,
     resolve_files,
     saved_splits,
+    split_files,
     split_named,
+    split_of,
 )
 from llmkit.errors import DataError
 from llmkit.tasks.base import Task
@@ -89,33 +89,6 @@ def load_task_splits(task: Task, data: TaskDataConfig, test_files: list[str]) ->
 # Where a split's records are
 
 
-def is_hub_name(source: str) -> bool:
-    """``squad`` or ``owner/name``: not a local path, a glob or a data file name."""
-    return (
-        not Path(source).exists()
-        and not any(c in source for c in "*?[")
-        and Path(source).suffix not in BUILDERS
-        and not source.startswith((".", "/", "~"))
-        and source.count("/") <= 1
-    )
-
-
-def split_files(source: str, split: str) -> list[Path]:
-    """A folder's files named for ``split`` (all its files if none is named for a split)."""
-    files = resolve_files([source], "task data")
-    if not Path(source).is_dir():
-        return files
-    named = {s: [f for f in files if _split_of(f) == s] for s in SPLIT_NAMES}
-    if not any(named.values()):
-        return files
-    if not named[split]:
-        raise DataError(
-            f"folder {source} holds no {split} file (looked for {', '.join(SPLIT_NAMES[split])}"
-            f".*); add one or give the {split} files explicitly"
-        )
-    return named[split]
-
-
 def has_split(sources: list[str], split: str, dataset_config: str | None) -> bool:
     for source in sources:
         if is_hub_name(source):
@@ -130,14 +103,9 @@ def has_split(sources: list[str], split: str, dataset_config: str | None) -> boo
                 return True
         elif Path(source).is_dir():
             files = resolve_files([source])
-            if any(_split_of(f) == split for f in files):
+            if any(split_of(f) == split for f in files):
                 return True
     return False
-
-
-def _split_of(path: Path) -> str | None:
-    first = re.split(r"[^a-z]+", path.stem.lower())[0]
-    return next((s for s, names in SPLIT_NAMES.items() if first in names), None)
 
 
 def hold_out(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
