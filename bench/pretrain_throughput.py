@@ -2,9 +2,12 @@
 
 Both train the same freshly initialised model (same seed) on the same packed blocks for the
 same number of steps, in this one invocation. Prints tokens/s for each, their ratio, and MFU
-against a matmul peak measured here too.
+against a matmul peak measured here too. The last row is llmkit's defaults (``auto``
+precision and compile, settled on this machine as a run of that length would settle them,
+compile time included when it compiles).
 
-    python bench/pretrain_throughput.py                 # fp32 both, then llmkit's bf16 autocast
+    python bench/pretrain_throughput.py                 # fp32 both, llmkit bf16, llmkit defaults
+    python bench/pretrain_throughput.py --steps 300     # the length of `make pretrain`
     python bench/pretrain_throughput.py --steps 20 --preset tiny --precision bf16
 """
 
@@ -22,7 +25,8 @@ from llmkit.config import DataConfig, ModelConfig, TokenizerConfig, TrainConfig
 from llmkit.data.pack import BlockDataset
 from llmkit.data.prepare import prepare_data
 from llmkit.models.load import build_model
-from llmkit.training.loop import make_accelerator, train
+from llmkit.training.loop import make_accelerator, tokens_per_step, train
+from llmkit.training.precision import cpu_probe, settle, step_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,6 +109,7 @@ def main() -> None:
         eval_steps=0,
         report_to=[],
         mixed_precision=args.precision,
+        torch_compile="false",
         logging_steps=10,
     )
 
@@ -114,6 +119,17 @@ def main() -> None:
     model = fresh()
     fpt = flops_per_token(model, args.block_size)
     peaks = {"no": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    settled = settle(
+        TrainConfig(max_steps=args.steps, per_device_train_batch_size=args.batch_size),
+        flops_per_step=step_flops(model, tokens_per_step(train_cfg, args.block_size)),
+    )
+    defaults = TrainConfig(
+        **{
+            **train_cfg.__dict__,
+            "mixed_precision": settled.train.mixed_precision,
+            "torch_compile": settled.train.torch_compile,
+        }
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         trainer_tps = run_trainer(fresh(), blocks, train_cfg, Path(tmp) / "trainer")
@@ -123,6 +139,8 @@ def main() -> None:
         if args.precision == "no":
             bf16 = TrainConfig(**{**train_cfg.__dict__, "mixed_precision": "bf16"})
             rows.append(("llmkit", "bf16", run_llmkit(fresh(), blocks, bf16, Path(tmp) / "bf16")))
+        auto = run_llmkit(fresh(), blocks, defaults, Path(tmp) / "auto")
+        rows.append(("llmkit defaults (auto)", defaults.mixed_precision, auto))
 
     params = sum(p.numel() for p in model.parameters())
     print(
@@ -133,10 +151,16 @@ def main() -> None:
         f"matmul peak: fp32 {peaks['no'] / 1e9:,.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:,.0f} "
         f"GFLOP/s; {fpt / 1e6:.1f} MFLOP per token"
     )
-    print(f"{'run':<22}{'precision':>10}{'tokens/s':>12}{'MFU':>8}{'vs Trainer':>12}")
+    probe = cpu_probe() if not torch.cuda.is_available() else None
+    if probe is not None:
+        print(f"llmkit's cached probe: {probe.machine}")
+    print(settled.describe())
+    print(f"{'run':<24}{'precision':>10}{'tokens/s':>12}{'MFU':>8}{'vs Trainer':>12}")
     for name, prec, tps in rows:
         mfu = tps * fpt / peaks[prec]
-        print(f"{name:<22}{prec:>10}{tps:>12,.0f}{mfu:>8.1%}{tps / trainer_tps:>11.2f}x")
+        print(f"{name:<24}{prec:>10}{tps:>12,.0f}{mfu:>8.1%}{tps / trainer_tps:>11.2f}x")
+    fastest = max(tps for name, _, tps in rows if name == "llmkit")
+    print(f"defaults vs the fastest explicit llmkit precision: {auto / fastest:.3f}x")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,11 @@ class CardInfo:
     command: str = ""
 
 
-def training_facts(train: TrainConfig, tokens_seen: int, length: dict[str, int]) -> dict:
+def training_facts(
+    train: TrainConfig, tokens_seen: int, length: dict[str, int], precision: str | None = None
+) -> dict:
     """The card's training table for a run of the one training loop; ``length`` names the
-    sequence length the pipeline used."""
+    sequence length the pipeline used, ``precision`` says how the precision was chosen."""
     return {
         "steps": train.max_steps,
         "tokens seen": tokens_seen,
@@ -39,7 +41,7 @@ def training_facts(train: TrainConfig, tokens_seen: int, length: dict[str, int])
         "gradient accumulation": train.gradient_accumulation_steps,
         "learning rate": train.learning_rate,
         "schedule": f"{train.lr_scheduler_type}, warmup {train.warmup_ratio:.0%}",
-        "precision": train.mixed_precision,
+        "precision": precision or train.mixed_precision,
     }
 
 

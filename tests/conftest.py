@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,10 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from llmkit.data.tokenizer import train_tokenizer
+
+# Per-machine measurements (the precision probe) go to a folder of this test session, not to
+# ~/.cache/llmkit; subprocesses inherit it.
+os.environ.setdefault("LLMKIT_CACHE_DIR", tempfile.mkdtemp(prefix="llmkit-test-cache-"))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHAKESPEARE = SHARED / "text" / "tinyshakespeare.txt"
@@ -109,6 +115,10 @@ def finetune_args(out: Path, model: Path, data: Path | str, *extra: str) -> list
         "false",
         "--train.report_to",
         "none",
+        "--train.mixed_precision",  # fixed, not measured: tests compare exact numbers
+        "no",
+        "--train.torch_compile",
+        "false",
         "--eval.every_n_steps",
         "0",
         "--eval.max_examples",
@@ -163,5 +173,9 @@ def pretrain_args(out: Path, data: Path, cache: Path, *extra: str) -> list[str]:
         "false",
         "--train.report_to",
         "none",
+        "--train.mixed_precision",
+        "no",
+        "--train.torch_compile",
+        "false",
         *extra,
     ]

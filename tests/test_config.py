@@ -35,8 +35,11 @@ def test_defaults_recipe_and_overrides_in_that_order(tmp_path):
         ({"train.learnig_rate": "1"}, "unknown key 'train.learnig_rate'"),
         ({"train.max_steps": "ten"}, "train.max_steps must be an integer"),
         ({"train.max_steps": "-3"}, "train.max_steps must be >= 1"),
-        ({"train.mixed_precision": "fp8"}, "train.mixed_precision must be one of no, fp16, bf16"),
-        ({"train.torch_compile": "maybe"}, "train.torch_compile must be true or false"),
+        (
+            {"train.mixed_precision": "fp8"},
+            "train.mixed_precision must be one of auto, no, fp16, bf16",
+        ),
+        ({"train.torch_compile": "maybe"}, "train.torch_compile must be one of auto, true, false"),
         ({"data.validation_split": "1.5"}, "data.validation_split must be in [0, 1)"),
         ({"data": "x"}, "data must be a mapping"),
     ],

@@ -118,6 +118,8 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
     if tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, bool):  # YAML's `true` for a string field with true/false choices
+            return "true" if value else "false"
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{name} must be a string, got {value!r}")

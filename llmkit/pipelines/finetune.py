@@ -41,7 +41,8 @@ from llmkit.tasks.encode import (
     pad_id,
 )
 from llmkit.training.logging import METRICS_FILE, plot_losses
-from llmkit.training.loop import TrainResult, make_accelerator, train
+from llmkit.training.loop import TrainResult, make_accelerator, tokens_per_step, train
+from llmkit.training.precision import Settled, settle, step_flops
 from llmkit.training.validation import Validator
 
 RESULTS_FILE = "finetune_results.json"
@@ -64,7 +65,6 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
     out = check_output_dir(cfg.output_dir, cfg.overwrite, resuming)
     splits = load_task_splits(task, cfg.data, cfg.eval.test_files)
 
-    accelerator = make_accelerator(cfg.train)
     tokenizer = load_tokenizer(cfg.model.name_or_path, cfg.model.trust_remote_code)
     task.setup(tokenizer)
     model = load_base_model(
@@ -75,7 +75,14 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
         model = apply_lora(model, cfg.peft)
     data = encode_splits(cfg, task, tokenizer, splits, prompt_budget(cfg, task, model))
     check_batch(cfg, data.train)
+    settled = settle(
+        cfg.train,
+        flops_per_step=step_flops(model, tokens_per_step(cfg.train, cfg.task.max_length)),
+    )
+    cfg = replace(cfg, train=settled.train)
+    accelerator = make_accelerator(cfg.train)
     accelerator.print(describe_run(cfg, task, model, data, accelerator.num_processes))
+    accelerator.print(settled.describe())
 
     start_output_dir(out, cfg.overwrite, resuming, accelerator)
     if accelerator.is_main_process:
@@ -115,7 +122,8 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
             write_predictions(out, scored.predictions)
         summary = results_summary(cfg, task, model, data, result, best, before, after)
         (out / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-        write_card(out, card_info(cfg, task, model, result, before, after, report))
+        card = card_info(cfg, task, model, result, before, after, report, settled)
+        write_card(out, card)
     accelerator.print(before_after_table(before, after, len(data.test)) + f"\nsaved to: {out}")
     return FinetuneResult(out, result, before, after, data.report)
 
@@ -316,7 +324,9 @@ def before_after_table(before: dict, after: dict, n: int) -> str:
     return "\n".join(lines)
 
 
-def card_info(cfg, task, model, result: TrainResult, before, after, report) -> CardInfo:
+def card_info(
+    cfg, task, model, result: TrainResult, before, after, report, settled: Settled
+) -> CardInfo:
     t = cfg.train
     results = {f"test {k} (fine-tuned)": v for k, v in after.items()}
     results |= {f"test {k} (base model)": v for k, v in before.items()}
@@ -330,7 +340,9 @@ def card_info(cfg, task, model, result: TrainResult, before, after, report) -> C
         task=task.name,
         parameters=count_parameters(model),
         architecture=describe(model.config),
-        training=training_facts(t, result.tokens_seen, {"max length": cfg.task.max_length}),
+        training=training_facts(
+            t, result.tokens_seen, {"max length": cfg.task.max_length}, settled.precision
+        ),
         results=results,
         eval_results=card_eval_results(report) if report else [],
         command=" ".join(["llmkit", *sys.argv[1:]]) if sys.argv[0].endswith("llmkit") else "",

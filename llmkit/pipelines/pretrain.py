@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llmkit import config as config_lib
@@ -21,7 +21,14 @@ from llmkit.models.load import (
 )
 from llmkit.outputs import check_output_dir, greedy_sample, save_model, start_output_dir
 from llmkit.training.logging import METRICS_FILE, plot_losses
-from llmkit.training.loop import TrainResult, make_accelerator, train
+from llmkit.training.loop import (
+    TrainResult,
+    make_accelerator,
+    process_state,
+    tokens_per_step,
+    train,
+)
+from llmkit.training.precision import Settled, settle, step_flops
 from llmkit.training.validation import validation_loss
 
 
@@ -39,21 +46,28 @@ def run(cfg: PretrainConfig) -> PretrainResult:
     out = check_output_dir(cfg.output_dir, cfg.overwrite, resuming)
     check_block_size(cfg)
 
-    accelerator = make_accelerator(cfg.train)
-    with accelerator.main_process_first():
+    state = process_state()
+    with state.main_process_first():
         data = prepare_data(
             cfg.data,
             cfg.tokenizer,
             trust_remote_code=cfg.model.trust_remote_code,
-            show_progress=accelerator.is_local_main_process,
+            show_progress=state.is_local_main_process,
         )
     train_set = BlockDataset(data.splits["train"])
     val_set = BlockDataset(data.splits["validation"])
     model = build_model(cfg.model, data.tokenizer, seed=cfg.train.seed)
+    settled = settle(
+        cfg.train,
+        flops_per_step=step_flops(model, tokens_per_step(cfg.train, cfg.data.block_size)),
+    )
+    cfg = replace(cfg, train=settled.train)
+    accelerator = make_accelerator(cfg.train)
     accelerator.print(
         f"model: {count_parameters(model):,} parameters; data: {len(train_set):,} train and "
         f"{len(val_set):,} validation blocks of {cfg.data.block_size} tokens"
-        f"{' (cached)' if data.cached else ''}; world size {accelerator.num_processes}"
+        f"{' (cached)' if data.cached else ''}; world size {accelerator.num_processes}\n"
+        + settled.describe()
     )
 
     start_output_dir(out, cfg.overwrite, resuming, accelerator)
@@ -79,7 +93,7 @@ def run(cfg: PretrainConfig) -> PretrainResult:
     initial = initial_val_ppl(out)
     if accelerator.is_main_process:
         plot_losses(out / METRICS_FILE, out / "loss.png", title=f"pretraining {out.name}")
-        write_card(out, card_info(cfg, model, result, data.manifest))
+        write_card(out, card_info(cfg, model, result, data.manifest, settled))
     final_ppl = result.eval_metrics.get("val_ppl", float("nan"))
     accelerator.print(
         f"\nvalidation perplexity: {final_ppl:.2f}"
@@ -106,7 +120,9 @@ def initial_val_ppl(out: Path) -> float | None:
     return first[0]["val_ppl"] if first else None
 
 
-def card_info(cfg: PretrainConfig, model, result: TrainResult, manifest: dict) -> CardInfo:
+def card_info(
+    cfg: PretrainConfig, model, result: TrainResult, manifest: dict, settled: Settled
+) -> CardInfo:
     t = cfg.train
     sources = [cfg.data.dataset_name] if cfg.data.dataset_name else cfg.data.train_files
     return CardInfo(
@@ -118,7 +134,9 @@ def card_info(cfg: PretrainConfig, model, result: TrainResult, manifest: dict) -
         + (f" continued from {cfg.model.name_or_path}" if cfg.model.name_or_path else ""),
         parameters=count_parameters(model),
         architecture=describe(model.config),
-        training=training_facts(t, result.tokens_seen, {"block size": cfg.data.block_size})
+        training=training_facts(
+            t, result.tokens_seen, {"block size": cfg.data.block_size}, settled.precision
+        )
         | {"tokenizer": manifest.get("tokenizer", "")},
         results={
             "validation loss": result.eval_metrics.get("val_loss", float("nan")),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
+from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import set_seed
 from torch.utils.data import default_collate
 from tqdm.auto import tqdm
@@ -43,20 +43,37 @@ class TrainResult:
 
 
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
-    """CPU-only machines get ``cpu=True`` so ``accelerate launch`` starts real gloo DDP."""
+    """CPU-only machines get ``cpu=True`` so ``accelerate launch`` starts real gloo DDP.
+
+    ``auto`` settings must be settled first (:func:`llmkit.training.precision.settle`)."""
+    if "auto" in (cfg.mixed_precision, cfg.torch_compile):
+        raise ValueError("settle train.mixed_precision/torch_compile 'auto' before training")
     # Accelerate keeps precision in a process-wide singleton; forget it (but not the process
     # group) so several runs with different settings can share one notebook or test session.
     AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(
         cpu=not torch.cuda.is_available(),
         mixed_precision=cfg.mixed_precision,
-        dynamo_backend="inductor" if cfg.torch_compile else None,
+        dynamo_backend="inductor" if cfg.torch_compile == "true" else None,
     )
 
 
-def count_targets(batch: dict[str, torch.Tensor]) -> int:
-    """Tokens that carry a loss after the model's one-position label shift."""
-    return int((batch["labels"][:, 1:] != -100).sum())
+def process_state() -> PartialState:
+    """The processes of this run (for work before the accelerator exists, such as data
+    preparation); CPU-only machines get gloo, as in :func:`make_accelerator`."""
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def tokens_per_step(cfg: TrainConfig, sequence_length: int) -> int:
+    """Tokens of one optimizer step over all processes (at most, for padded batches)."""
+    per_process = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+    return per_process * process_state().num_processes * sequence_length
+
+
+def count_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Tokens that carry a loss after the model's one-position label shift (a tensor on the
+    batch's device: reading it on the host would wait for the device every micro-batch)."""
+    return (batch["labels"][:, 1:] != -100).sum()
 
 
 def train(
@@ -116,9 +133,12 @@ def train(
         dynamic_ncols=True,
     )
     model.train()
-    window_loss, window_steps, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+    # The loss stays on the device between logging steps: one host sync per logging window
+    # instead of one per step lets a GPU run ahead of Python.
+    window_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
     run_tokens, run_start = 0, time.perf_counter()
-    last_loss = float("nan")
+    last_loss = torch.full((), float("nan"), device=accelerator.device)
     for step in range(start_step, cfg.max_steps):
         lr = lr_at(step, cfg)
         set_lr(optimizer, lr)
@@ -126,10 +146,8 @@ def train(
             {k: v.to(accelerator.device) for k, v in next(batches).items()}
             for _ in range(cfg.gradient_accumulation_steps)
         ]
-        local_targets = torch.tensor(
-            sum(count_targets(b) for b in micro), device=accelerator.device
-        )
-        global_targets = accelerator.reduce(local_targets.clone(), reduction="sum").clamp(min=1)
+        local_targets = torch.stack([count_targets(b) for b in micro]).sum()
+        global_targets = accelerator.reduce(local_targets, reduction="sum").clamp(min=1)
         step_loss = torch.zeros((), device=accelerator.device)
         for i, batch in enumerate(micro):
             sync = i == len(micro) - 1
@@ -150,21 +168,22 @@ def train(
         tokens_seen += step_tokens
         window_tokens += step_tokens
         run_tokens += step_tokens
-        last_loss = accelerator.reduce(step_loss, reduction="sum").item()
-        if not math.isfinite(last_loss):
-            raise LlmkitError(
-                f"training loss became {last_loss} at step {step + 1}; lower "
-                "train.learning_rate or use train.mixed_precision=bf16 instead of fp16"
-            )
+        last_loss = accelerator.reduce(step_loss, reduction="sum")
         window_loss += last_loss
         window_steps += 1
         done = step + 1
         bar.update(1)
         if done % cfg.logging_steps == 0 or done == cfg.max_steps:
+            mean_loss = window_loss.item() / window_steps
+            if not math.isfinite(mean_loss):
+                raise LlmkitError(
+                    f"training loss became {mean_loss} by step {done}; lower "
+                    "train.learning_rate or use train.mixed_precision=bf16 instead of fp16"
+                )
             elapsed = time.perf_counter() - window_start
             record = {
                 "step": done,
-                "train_loss": window_loss / window_steps,
+                "train_loss": mean_loss,
                 "lr": lr,
                 "grad_norm": float(grad_norm) if grad_norm is not None else None,
                 "tokens_seen": tokens_seen,
@@ -178,7 +197,8 @@ def train(
             )
             if log:
                 log.log(record)
-            window_loss, window_steps, window_tokens = 0.0, 0, 0
+            window_loss.zero_()
+            window_steps, window_tokens = 0, 0
             window_start = time.perf_counter()
         if (
             evaluate is not None
@@ -200,7 +220,7 @@ def train(
     return TrainResult(
         step=cfg.max_steps,
         tokens_seen=tokens_seen,
-        train_loss=last_loss,
+        train_loss=last_loss.item(),
         eval_metrics=eval_metrics,
         resumed_from=start_step if resume_from else None,
         tokens_per_second=run_tokens / max(run_seconds, 1e-9),

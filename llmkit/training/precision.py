@@ -1,0 +1,210 @@
+"""Precision and compilation chosen by measurement on the machine that trains.
+
+Machines of one kind differ: one CPU multiplies bf16 2.5x faster than fp32 (AMX), another
+(avx512_bf16 without AMX) slower than fp32, so a fixed ``bf16`` default is a quarter slower
+on the second. ``mixed_precision: auto`` asks the hardware instead: bf16 on a CUDA GPU that
+has it, fp16 (with loss scaling) on one that does not, and on a CPU bf16 only where a short
+probe of a training step's matmuls (forward and backward, autocast casts included) shows it
+faster than fp32 by ``BF16_MARGIN``. The probe takes about a second and is cached per machine
+(processor, threads, torch version) in ``~/.cache/llmkit`` (``$LLMKIT_CACHE_DIR``).
+
+``torch_compile: auto`` compiles when the run is long enough to pay the compile back:
+eager seconds x (1 - 1 / speedup) > compile seconds, with the run's eager seconds estimated
+from its FLOPs and the probe's measured peak (see :func:`compile_pays`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from llmkit.config import TrainConfig
+from llmkit.permissions import ordinary_modes
+
+PROBE_FILE = "precision-probe.json"
+#: bf16 autocast adds casts the bare matmul does not: it must win the probe by this much
+BF16_MARGIN = 1.10
+#: torch.compile measured here (tiny preset, bf16, 2-core CPU): ~50 s to compile, then
+#: 1.05-1.18x the tokens/s; on CUDA compiles are shorter than the gains are large. Conservative
+#: figures: a run compiles only when even these pay back.
+COMPILE_SECONDS = {"cpu": 50.0, "cuda": 60.0}
+COMPILE_SPEEDUP = {"cpu": 1.10, "cuda": 1.30}
+#: the share of the probe's throughput an eager training step reaches (tiny preset on this
+#: 2-core CPU: ~4,600 tokens/s x 6 x 4.2M weights = 116 GFLOP/s against a probe of about
+#: 190); only sizes a run for the compile rule
+EAGER_MFU = 0.6
+
+
+@dataclass
+class Probe:
+    """Dense matmul throughput in each precision, measured on this machine."""
+
+    fp32_gflops: float
+    bf16_gflops: float
+    machine: str
+
+    @property
+    def bf16_ratio(self) -> float:
+        return self.bf16_gflops / self.fp32_gflops
+
+
+@dataclass
+class Settled:
+    """The concrete settings a run trains with, and why, for the log and the card."""
+
+    train: TrainConfig
+    precision_reason: str
+    compile_reason: str
+    probe: Probe | None = None
+
+    @property
+    def precision(self) -> str:
+        """The precision and why, as the card's training table shows it."""
+        return f"{self.train.mixed_precision} ({self.precision_reason})"
+
+    def describe(self) -> str:
+        return (
+            f"precision: {self.train.mixed_precision} ({self.precision_reason}); "
+            f"torch.compile: {'on' if self.train.torch_compile == 'true' else 'off'} "
+            f"({self.compile_reason})"
+        )
+
+
+def machine_key() -> str:
+    """What makes two machines multiply at different speeds: processor, threads, torch."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            info = fh.read()
+        lines = info.splitlines()
+        model = next((ln.split(":", 1)[1].strip() for ln in lines if "model name" in ln), cpu)
+        flags = next((ln for ln in lines if ln.startswith("flags")), "")
+        extras = [f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f" {f}" in flags]
+        cpu = " ".join([model, *extras])
+    except OSError:
+        pass
+    return f"{cpu}; {torch.get_num_threads()} threads; torch {torch.__version__}"
+
+
+def probe_cache_dir() -> Path:
+    """Per machine, not per project: ``$LLMKIT_CACHE_DIR``, else ``~/.cache/llmkit``."""
+    return Path(os.environ.get("LLMKIT_CACHE_DIR") or Path.home() / ".cache" / "llmkit")
+
+
+def step_gflops(tokens: int = 2048, width: int = 512, reps: int = 8) -> tuple[float, float]:
+    """(fp32, bf16 autocast) GFLOP/s of a training step's matmuls: an MLP block's forward
+    and backward on ``tokens`` rows, so autocast's casts are paid as in training.
+
+    Each figure is the best of ``reps`` single steps, the two precisions interleaved: the
+    fastest repeat is the one another process interrupted least (this machine is shared)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(tokens, width, generator=gen)
+    up = torch.randn(width, 4 * width, generator=gen, requires_grad=True)
+    down = torch.randn(4 * width, width, generator=gen, requires_grad=True)
+
+    def step(dtype: torch.dtype | None) -> float:
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            y = torch.nn.functional.gelu(x @ up) @ down
+        y.float().square().mean().backward()
+        return time.perf_counter() - start
+
+    best = {None: float("inf"), torch.bfloat16: float("inf")}
+    for dtype in best:
+        step(dtype)  # warm-up: first calls pick kernels
+    for _ in range(reps):
+        for dtype in best:
+            best[dtype] = min(best[dtype], step(dtype))
+    flops = 6 * tokens * 2 * width * 4 * width  # forward 2 FLOPs, backward 4, per weight per row
+    return flops / best[None] / 1e9, flops / best[torch.bfloat16] / 1e9
+
+
+def cpu_probe() -> Probe:
+    """This machine's cached probe, or a new one (written to the cache)."""
+    key = machine_key()
+    path = probe_cache_dir() / PROBE_FILE
+    cached = _read(path)
+    if key in cached:
+        return Probe(**cached[key])
+    fp32, bf16 = step_gflops()
+    probe = Probe(fp32, bf16, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({**cached, key: probe.__dict__}, indent=1))
+    os.replace(tmp, path)
+    ordinary_modes(path)
+    return probe
+
+
+def _read(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}  # a damaged cache is measured again
+
+
+def choose_precision(requested: str) -> tuple[str, str, Probe | None]:
+    """(precision, reason, probe). An explicit ``no``/``bf16``/``fp16`` is always obeyed."""
+    if requested != "auto":
+        return requested, "as configured", None
+    if torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return "bf16", f"auto: {torch.cuda.get_device_name()} supports bf16", None
+        reason = f"auto: {torch.cuda.get_device_name()} has no bf16; fp16 with loss scaling"
+        return "fp16", reason, None
+    probe = cpu_probe()
+    figures = (
+        f"training matmuls bf16 {probe.bf16_gflops:,.0f} vs fp32 {probe.fp32_gflops:,.0f} GFLOP/s"
+    )
+    if probe.bf16_ratio >= BF16_MARGIN:
+        return "bf16", f"auto: {figures} on this CPU", probe
+    return "no", f"auto: {figures} on this CPU, bf16 not {BF16_MARGIN:.2f}x faster", probe
+
+
+def step_flops(model: torch.nn.Module, tokens: int) -> float:
+    """About 6 FLOPs per weight per token (forward and backward); the input embedding is a
+    lookup, not a matmul."""
+    embedding = model.get_input_embeddings().weight.numel()
+    return 6.0 * (sum(p.numel() for p in model.parameters()) - embedding) * tokens
+
+
+def compile_pays(eager_seconds: float, device: str) -> bool:
+    """Compile when the time it saves exceeds the time it costs."""
+    saved = eager_seconds * (1 - 1 / COMPILE_SPEEDUP[device])
+    return saved > COMPILE_SECONDS[device]
+
+
+def settle(train: TrainConfig, *, flops_per_step: float) -> Settled:
+    """``train`` with ``auto`` replaced by what this machine does best, and the reasons.
+
+    ``flops_per_step`` (about 6 x parameters x tokens per optimizer step) sizes the run for
+    the compile rule."""
+    precision, precision_reason, probe = choose_precision(train.mixed_precision)
+    compile_on, compile_reason = train.torch_compile, "as configured"
+    if train.torch_compile == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cpu":
+            probe = probe or cpu_probe()
+            peak = (probe.bf16_gflops if precision == "bf16" else probe.fp32_gflops) * 1e9
+        else:
+            peak = 400e12  # a modern GPU's dense bf16 order of magnitude; only sizes the run
+        eager = train.max_steps * flops_per_step / (peak * EAGER_MFU)
+        compile_on = "true" if compile_pays(eager, device) else "false"
+        need = COMPILE_SECONDS[device] / (1 - 1 / COMPILE_SPEEDUP[device])
+        compile_reason = (
+            f"auto: ~{eager:,.0f} s eager run estimated, compiling pays from ~{need:,.0f} s"
+        )
+    return Settled(
+        replace(train, mixed_precision=precision, torch_compile=compile_on),
+        precision_reason,
+        compile_reason,
+        probe,
+    )

@@ -1,0 +1,100 @@
+"""Precision and compilation chosen by measurement: ``auto`` follows the machine's probe, an
+explicit setting is obeyed, and the probe is measured once per machine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import pretrain_args
+
+from llmkit.cli import main
+from llmkit.config import TrainConfig
+from llmkit.training import precision
+
+
+@pytest.fixture(autouse=True)
+def probe_cache(tmp_path, monkeypatch):
+    """Each test gets its own machine cache."""
+    cache = tmp_path / "machine-cache"
+    monkeypatch.setenv("LLMKIT_CACHE_DIR", str(cache))
+    return cache
+
+
+def write_probe(cache, fp32: float, bf16: float) -> None:
+    """A cached probe of this machine with chosen figures (the file a real probe writes)."""
+    key = precision.machine_key()
+    entry = {"fp32_gflops": fp32, "bf16_gflops": bf16, "machine": key}
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / precision.PROBE_FILE).write_text(json.dumps({key: entry}))
+
+
+def test_probe_is_measured_once_and_cached(probe_cache):
+    first = precision.cpu_probe()
+    assert first.fp32_gflops > 0 and first.bf16_gflops > 0
+    cached = json.loads((probe_cache / precision.PROBE_FILE).read_text())
+    assert list(cached) == [precision.machine_key()]
+    again = precision.cpu_probe()
+    assert again == first  # read back, not measured again (a new measurement would differ)
+
+
+def test_probe_figures_are_a_training_steps_flops():
+    """fp32 and bf16 each time the same forward and backward of an MLP block."""
+    fp32, bf16 = precision.step_gflops(tokens=256, width=64, reps=2)
+    assert 0.01 < fp32 < 1e5 and 0.01 < bf16 < 1e5
+
+
+@pytest.mark.parametrize(
+    ("fp32", "bf16", "chosen"),
+    [(190.0, 160.0, "no"), (150.0, 369.0, "bf16"), (200.0, 215.0, "no"), (200.0, 230.0, "bf16")],
+)
+def test_auto_follows_the_probe_with_a_margin(probe_cache, fp32, bf16, chosen):
+    write_probe(probe_cache, fp32, bf16)
+    value, reason, probe = precision.choose_precision("auto")
+    assert value == chosen
+    assert f"bf16 {bf16:,.0f} vs fp32 {fp32:,.0f} GFLOP/s" in reason
+    assert probe.bf16_ratio == pytest.approx(bf16 / fp32)
+
+
+@pytest.mark.parametrize("explicit", ["no", "bf16", "fp16"])
+def test_an_explicit_precision_is_obeyed(probe_cache, explicit):
+    write_probe(probe_cache, 100.0, 1000.0)
+    assert precision.choose_precision(explicit)[:2] == (explicit, "as configured")
+
+
+def test_compile_rule_pays_back_only_for_long_runs(probe_cache):
+    """Break-even on CPU: 50 s / (1 - 1/1.10) = 550 s of eager training."""
+    assert not precision.compile_pays(500.0, "cpu")
+    assert precision.compile_pays(600.0, "cpu")
+    write_probe(probe_cache, 100.0, 50.0)  # fp32 wins: the run is sized at 100 GFLOP/s x 60%
+    train = TrainConfig(max_steps=300)
+    short = precision.settle(train, flops_per_step=1e9)
+    assert short.train.torch_compile == "false"  # 300 x 1e9 / 60e9 = 5 s eager
+    assert "~5 s eager run estimated, compiling pays from ~550 s" in short.compile_reason
+    long = precision.settle(train, flops_per_step=1e12)
+    assert long.train.torch_compile == "true"  # 5,000 s eager
+    forced = precision.settle(
+        TrainConfig(max_steps=300, torch_compile="false"), flops_per_step=1e12
+    )
+    assert forced.train.torch_compile == "false" and forced.compile_reason == "as configured"
+
+
+def test_a_run_saves_and_reports_what_auto_chose(tmp_path, probe_cache, corpus_file, capsys):
+    write_probe(probe_cache, 150.0, 369.0)  # as measured on an AMX machine: bf16 wins
+    out = tmp_path / "run"
+    auto = ["--train.mixed_precision", "auto", "--train.torch_compile", "auto"]
+    code = main(
+        pretrain_args(out, corpus_file, tmp_path / "cache", "--train.max_steps", "4", *auto)
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert (
+        "precision: bf16 (auto: training matmuls bf16 369 vs fp32 150 GFLOP/s on this CPU)"
+        in printed
+    )
+    saved = yaml.safe_load((out / "llmkit_config.yaml").read_text())
+    assert saved["train"]["mixed_precision"] == "bf16"  # the resolved run repeats exactly
+    assert saved["train"]["torch_compile"] == "false"
+    card = (out / "README.md").read_text()
+    assert "auto: training matmuls bf16 369 vs fp32 150 GFLOP/s" in card
