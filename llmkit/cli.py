@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import itertools
 import os
 import sys
 from typing import Any
@@ -236,7 +237,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    args = build_parser(argv).parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        words = list(itertools.takewhile(lambda a: not a.startswith("-"), argv))
+        command = " ".join(["llmkit", *words[: 2 if words[:1] == ["data"] else 1]])
+        parser.exit(
+            2, f"error: unrecognized arguments: {' '.join(unknown)}; see `{command} --help`\n"
+        )
     try:
         cfg = config_from_args(args) if "config_cls" in vars(args) else args
         _load(args.run)(cfg)

@@ -79,3 +79,17 @@ def test_usage_errors_are_one_line(argv):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["evaluate", "--model", "m", "--task.options.nosuch", "1"], "llmkit evaluate"),
+        (["data", "prepare", "--bogus", "1"], "llmkit data prepare"),
+    ],
+)
+def test_an_unknown_option_points_at_its_commands_help(argv, command):
+    proc = subprocess.run([sys.executable, "-m", "llmkit", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2
+    unknown = " ".join(argv[-2:])
+    assert proc.stderr == f"error: unrecognized arguments: {unknown}; see `{command} --help`\n"
