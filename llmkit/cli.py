@@ -124,7 +124,7 @@ def _named_task(argv: list[str]) -> str | None:
 
 
 def add_plain_commands(sub: argparse._SubParsersAction) -> None:
-    """Commands with their own arguments instead of a config: ``tasks`` and ``merge``."""
+    """Commands with their own arguments instead of a config: ``tasks``, ``merge``, ``push``."""
     tasks = sub.add_parser("tasks", help="list the fine-tuning tasks, their columns and metrics")
     tasks.set_defaults(run="llmkit.tasks:print_tasks")
     merge = sub.add_parser(
@@ -139,6 +139,37 @@ def add_plain_commands(sub: argparse._SubParsersAction) -> None:
         "--trust_remote_code", action="store_true", help="allow model code from the Hub"
     )
     merge.set_defaults(run="llmkit.pipelines.merge:from_args")
+    add_push_command(sub)
+
+
+def add_push_command(sub: argparse._SubParsersAction) -> None:
+    push = sub.add_parser(
+        "push",
+        help="publish a run folder on the Hugging Face Hub (private unless --public)",
+        description="publish a run folder on the Hub: checked to load, allow-listed files, "
+        "scanned for tokens, with a card carrying its own evaluation. The repo is created "
+        "PRIVATE unless --public. Token: HF_TOKEN or `hf auth login`; endpoint: HF_ENDPOINT.",
+    )
+    push.add_argument("run_dir", help="output_dir of a pretrain or finetune run")
+    push.add_argument("--repo-id", required=True, help="the Hub model repo, NAMESPACE/NAME")
+    push.add_argument("--revision", default="main", help="branch to push to (made if missing)")
+    push.add_argument("--commit-message", default=None, help="default: Upload RUN with llmkit")
+    push.add_argument(
+        "--public", action="store_true", help="create a public repo (default: private)"
+    )
+    push.add_argument("--create-pr", action="store_true", help="open a pull request instead")
+    push.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="also push files matching PATTERN (a glob or folder, e.g. predictions.jsonl)",
+    )
+    push.add_argument("--license", default=None, help="license id (default: the base model's)")
+    push.add_argument(
+        "--dry-run", action="store_true", help="print the files, what is left out and the card"
+    )
+    push.set_defaults(run="llmkit.pipelines.push:from_args")
 
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from llmkit.config.schema import option
-from llmkit.config.sections import ModelConfig, TrainConfig
+from llmkit.config.sections import HubConfig, ModelConfig, TrainConfig
 from llmkit.errors import ConfigError
 
 
@@ -86,6 +86,7 @@ class FinetuneConfig:
     peft: PeftConfig = field(default_factory=PeftConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
 
     #: short options of the command line: ``--task qa --model gpt2 --data squad --peft lora``
     cli_aliases: ClassVar[dict[str, str]] = {
@@ -104,6 +105,7 @@ class FinetuneConfig:
         """Checks that need no task, model or data; the fine-tune pipeline checks the rest
         (the task's name and options, generation settings, metric names) before any work."""
         self.train.validate()
+        self.hub.validate()
         if not self.model.name_or_path:
             raise ConfigError("set the base model: model.name_or_path (--model PATH_OR_HUB_NAME)")
         if not self.data.train_files and not self.data.dataset_name:

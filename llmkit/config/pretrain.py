@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmkit.config.schema import option
-from llmkit.config.sections import DataConfig, ModelConfig, TokenizerConfig, TrainConfig
+from llmkit.config.sections import (
+    DataConfig,
+    HubConfig,
+    ModelConfig,
+    TokenizerConfig,
+    TrainConfig,
+)
 from llmkit.errors import ConfigError
 
 
@@ -18,9 +24,11 @@ class PretrainConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
 
     def validate(self) -> None:
         self.train.validate()
+        self.hub.validate()
         if self.data.block_size < 2:
             raise ConfigError("data.block_size must be >= 2")
         if not 0 <= self.data.validation_split < 1:

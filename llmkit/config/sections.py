@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +163,62 @@ class TrainConfig:
         )
         if self.learning_rate <= 0:
             raise ConfigError("train.learning_rate must be > 0")
+
+
+@dataclass
+class HubConfig:
+    """Publishing the run folder when the run ends, as `llmkit push` does."""
+
+    push: bool = option(False, "push the run folder to the Hub when the run ends (after its eval)")
+    repo_id: str | None = option(None, "the Hub model repo, NAMESPACE/NAME")
+    private: bool = option(True, "create the repo private (false: public)")
+    revision: str = option("main", "branch to push to (created when missing)")
+
+    def validate(self) -> None:
+        """Before any training, so a typo does not cost a run."""
+        if self.push and not self.repo_id:
+            raise ConfigError("hub.push is true but hub.repo_id is empty; set NAMESPACE/NAME")
+        if self.repo_id is not None:
+            check_repo_id(self.repo_id, "hub.repo_id")
+        check_revision(self.revision, "hub.revision")
+        if self.push:
+            from huggingface_hub import get_token
+
+            if not get_token():
+                raise ConfigError(
+                    "hub.push is true but there is no Hub token; set HF_TOKEN or run "
+                    "`hf auth login` (the push happens when the run ends)"
+                )
+
+
+#: characters git forbids in a ref name (git check-ref-format), and the sequences it forbids
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(/|$)|^[-/.]|[/.]$|^@$")
+_REPO_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_repo_id(repo_id: str, name: str = "--repo-id") -> None:
+    """NAMESPACE/NAME with the Hub's characters (the Hub's own rules, checked before sending)."""
+    parts = repo_id.split("/")
+    if (
+        len(parts) != 2
+        or not all(_REPO_PART.match(p) for p in parts)
+        or "--" in repo_id
+        or ".." in repo_id
+        or repo_id.endswith(".git")
+        or len(parts[1]) > 96
+    ):
+        raise ConfigError(
+            f"{name} {repo_id!r} is not a Hub repo id; use NAMESPACE/NAME (letters, digits, "
+            "'-', '_', '.'; e.g. my-user/tiny-llama)"
+        )
+
+
+def check_revision(revision: str, name: str = "--revision") -> None:
+    if not revision or _BAD_REF.search(revision):
+        raise ConfigError(
+            f"{name} {revision!r} is not a valid branch name (no spaces, '..', '~^:?*[\\', "
+            "leading '-' or trailing '/' or '.lock'); e.g. main or dev"
+        )
 
 
 def require_at_least(low: int, section: object, prefix: str, *names: str) -> None:

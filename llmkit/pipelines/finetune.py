@@ -31,6 +31,7 @@ from llmkit.evaluation.task_eval import evaluate_task, generation_settings, head
 from llmkit.models.load import count_parameters, describe, max_positions
 from llmkit.models.peft import apply_lora, check_method, load_base_model, trainable_parameters
 from llmkit.outputs import check_output_dir, save_model, start_output_dir
+from llmkit.pipelines.push import push_run
 from llmkit.tasks import Task, get_task
 from llmkit.tasks.data import load_task_splits
 from llmkit.tasks.encode import (
@@ -125,6 +126,8 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
         card = card_info(cfg, task, model, result, before, after, report, settled)
         write_card(out, card)
     accelerator.print(before_after_table(before, after, len(data.test)) + f"\nsaved to: {out}")
+    if accelerator.is_main_process:
+        push_run(out, cfg.hub)
     return FinetuneResult(out, result, before, after, data.report)
 
 

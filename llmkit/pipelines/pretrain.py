@@ -20,6 +20,7 @@ from llmkit.models.load import (
     resolve_config,
 )
 from llmkit.outputs import check_output_dir, greedy_sample, save_model, start_output_dir
+from llmkit.pipelines.push import push_run
 from llmkit.training.logging import METRICS_FILE, plot_losses
 from llmkit.training.loop import (
     TrainResult,
@@ -101,6 +102,8 @@ def run(cfg: PretrainConfig) -> PretrainResult:
         + f"\ntokens/s: {result.tokens_per_second:,.0f}"
         + f"\nsaved to: {out}\nsample: {sample!r}"
     )
+    if accelerator.is_main_process:
+        push_run(out, cfg.hub)
     return PretrainResult(out, result, initial, sample)
 
 
