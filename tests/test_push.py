@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import pretrain_args
+from conftest import finetune_args, pretrain_args
 from hub_server import FakeHub
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
@@ -310,6 +310,16 @@ def test_a_file_holding_a_token_is_refused_without_showing_it(
     assert hub.requests == []
 
 
+def test_a_token_in_safetensors_metadata_is_found(hub, run_dir, capsys):
+    from safetensors.torch import load_file, save_file
+
+    weights = run_dir / "model.safetensors"
+    save_file(load_file(weights), weights, metadata={"format": "pt", "note": "hf_" + "M" * 34})
+    code = main(["push", str(run_dir), "--repo-id", "alice/tiny-qa"])
+    err = check_refused(code, capsys, str(weights), "Hugging Face token")
+    assert hub.requests == [] and "hf_MMM" not in err
+
+
 def test_the_token_in_use_is_found_whatever_its_shape(tmp_path):
     path = tmp_path / "x.txt"
     path.write_bytes(b"\x00" * 100 + b"my-own-secret-value" + b"\x00" * 100)
@@ -368,6 +378,35 @@ def test_pretrain_recipe_with_hub_push_publishes_the_run(hub, tmp_path, corpus_f
     assert result["dataset"]["split"] == "validation"
     assert "llmkit pretrain --recipe llmkit_config.yaml" in hub.files["README.md"].decode()
     assert TOKEN not in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_lora_finetune_recipe_pushes_the_adapter_with_its_test_scores(hub, tmp_path, base_dir):
+    out = tmp_path / "lora"
+    qa = tmp_path / "qa"  # a few records of the embedded QA set
+    qa.mkdir()
+    source = Path(__file__).resolve().parents[1] / "data" / "tasks" / "qa"
+    for split, n in (("train", 16), ("validation", 4), ("test", 4)):
+        lines = (source / f"{split}.jsonl").read_text().splitlines(keepends=True)[:n]
+        (qa / f"{split}.jsonl").write_text("".join(lines))
+    args = finetune_args(out, base_dir, qa, "--peft", "lora", "--eval.before_training", "false")
+    assert main([*args, "--hub.push", "true", "--hub.repo_id", "alice/qa-lora"]) == 0
+    assert {"adapter_model.safetensors", "adapter_config.json", "eval_results.json"} <= set(
+        hub.files
+    )
+    for rel in set(hub.files) - {"README.md"}:
+        assert hub.files[rel] == (out / rel).read_bytes(), rel
+    assert not {"predictions.jsonl", "metrics.jsonl", "finetune_results.json"} & set(hub.files)
+    card = ModelCard(hub.files["README.md"].decode())
+    meta = card.data.to_dict()
+    assert meta["library_name"] == "peft" and meta["license"] == "mit"
+    report = json.loads((out / "eval_results.json").read_text())
+    assert (
+        model_index_to_eval_results(meta["model-index"])[1]
+        == model_index_to_eval_results(report["model_index"])[1]
+    )
+    assert {r["metric"] for r in report["results"]} == {"exact_match", "f1"}
+    assert "llmkit finetune --recipe llmkit_config.yaml" in card.text
 
 
 @pytest.mark.slow

@@ -75,11 +75,15 @@ def upload(
 
 def describe_failure(e: Exception, repo_id: str, url: str) -> str:
     """A Hub or network failure as one line that says what to do; anything else re-raised."""
-    import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
+    try:  # huggingface_hub 2.x ships its HTTP client as httpx2; 1.x used httpx
+        from httpx2 import TransportError
+    except ImportError:
+        from httpx import TransportError
+
     namespace = repo_id.split("/")[0]
-    if isinstance(e, httpx2.TransportError):
+    if isinstance(e, TransportError):
         return (
             f"cannot reach the Hub at {url} ({type(e).__name__}); check your network or "
             "HF_ENDPOINT; nothing was pushed"
