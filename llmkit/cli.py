@@ -155,9 +155,13 @@ def add_push_command(sub: argparse._SubParsersAction) -> None:
     push.add_argument("--revision", default="main", help="branch to push to (made if missing)")
     push.add_argument("--commit-message", default=None, help="default: Upload RUN with llmkit")
     push.add_argument(
-        "--public", action="store_true", help="create a public repo (default: private)"
+        "--public",
+        action="store_true",
+        help="create a public repo (default: private; an existing repo keeps its visibility)",
     )
-    push.add_argument("--create-pr", action="store_true", help="open a pull request instead")
+    push.add_argument(
+        "--create-pr", action="store_true", help="open a pull request instead of committing"
+    )
     push.add_argument(
         "--include",
         action="append",

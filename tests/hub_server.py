@@ -41,7 +41,7 @@ class FakeHub:
     requests: list[Request] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)  # path in repo -> content
     created: list[dict] = field(default_factory=list)
-    commits: list[dict] = field(default_factory=list)  # {"repo", "revision", "header"}
+    commits: list[dict] = field(default_factory=list)  # {"repo", "revision", "header", "pr"}
     branches: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -106,8 +106,20 @@ class FakeHub:
         for x in lines:
             if x["key"] == "file":
                 self.files[x["value"]["path"]] = base64.b64decode(x["value"]["content"])
-        self.commits.append({"repo": match["repo"], "revision": match["rev"], "header": header})
+        pr = "create_pr=1" in urlsplit(h.path).query
+        commit = {"repo": match["repo"], "revision": match["rev"], "header": header, "pr": pr}
+        self.commits.append(commit)
         oid = "1" * 40
+        if pr:
+            return _reply(
+                h,
+                200,
+                {
+                    "commitUrl": f"{self.url}/{match['repo']}/commit/{oid}",
+                    "commitOid": oid,
+                    "pullRequestUrl": f"{self.url}/{match['repo']}/discussions/1",
+                },
+            )
         return _reply(
             h, 200, {"commitUrl": f"{self.url}/{match['repo']}/commit/{oid}", "commitOid": oid}
         )

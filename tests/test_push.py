@@ -194,6 +194,15 @@ def test_include_adds_files_and_a_branch_is_created(hub, run_dir, capsys):
     assert "--revision dev" in hub.files["README.md"].decode()
 
 
+def test_create_pr_opens_a_pull_request(hub, run_dir, capsys):
+    args = ["push", str(run_dir), "--repo-id", "alice/tiny-qa", "--create-pr"]
+    assert main([*args, "--commit-message", "Better weights"]) == 0
+    assert [(c["revision"], c["pr"]) for c in hub.commits] == [("main", True)]
+    assert hub.commits[0]["header"]["summary"] == "Better weights"
+    assert hub.branches == [] and set(hub.files) == SENT
+    assert f"pushed to {hub.url}/alice/tiny-qa/discussions/1" in capsys.readouterr().out
+
+
 def test_an_adapter_is_checked_on_its_base_and_pushed_with_a_peft_card(hub, tmp_path, base_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
