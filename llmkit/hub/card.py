@@ -12,8 +12,8 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from llmkit import config as config_lib
 from llmkit.config import CONFIG_FILE, FinetuneConfig, PretrainConfig
+from llmkit.data.sources import is_hub_name
 from llmkit.errors import ConfigError
-from llmkit.tasks.data import is_hub_name
 from llmkit.training.logging import METRICS_FILE, read_metrics
 
 EVAL_RESULTS = "eval_results.json"  # written by llmkit.evaluation.report (a higher layer)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from llmkit.cards import HubCardInfo, render_hub_card
 from llmkit.config.sections import HubConfig, check_repo_id, check_revision
+from llmkit.data.sources import is_hub_name
 from llmkit.errors import LlmkitError
 from llmkit.hub.card import (
     base_metadata,
@@ -24,7 +25,6 @@ from llmkit.hub.check import check_model_folder
 from llmkit.hub.files import Selection, select_files
 from llmkit.hub.secrets import check_no_secrets
 from llmkit.hub.upload import hub_token, upload
-from llmkit.tasks.data import is_hub_name
 
 
 def run(
