@@ -203,7 +203,9 @@ def test_create_pr_opens_a_pull_request(hub, run_dir, capsys):
     assert f"pushed to {hub.url}/alice/tiny-qa/discussions/1" in capsys.readouterr().out
 
 
-def test_an_adapter_is_checked_on_its_base_and_pushed_with_a_peft_card(hub, tmp_path, base_dir):
+def test_an_adapter_is_checked_on_its_base_and_pushed_with_a_peft_card(
+    hub, tmp_path, base_dir, capsys
+):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -223,6 +225,7 @@ def test_an_adapter_is_checked_on_its_base_and_pushed_with_a_peft_card(hub, tmp_
     card = ModelCard(hub.files["README.md"].decode())
     assert card.data.library_name == "peft" and card.data.license == "mit"
     assert 'AutoPeftModelForCausalLM.from_pretrained("alice/tiny-lora")' in card.text
+    assert f"base model {base_dir} is a local folder" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,11 @@ def run(
     card = render_card(folder, repo_id, private=private, revision=revision, license=license)
 
     print(describe(folder.path, selection, repo_id, private, len(card.encode())))
+    if folder.adapter and not is_hub_name(folder.base_model):
+        print(
+            f"note: the adapter's base model {folder.base_model} is a local folder, so the "
+            "repo's users cannot load it; push the base too, or `llmkit merge` and push that"
+        )
     if dry_run:
         print(f"\n--- README.md as pushed ---\n{card}")
         return None
