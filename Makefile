@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.llmkit-installed
 ARGS ?=
 
-.PHONY: install pretrain finetune evaluate test lint format bench clean
+.PHONY: install browser pretrain finetune evaluate test lint format bench clean
 
 # Re-installs only when pyproject.toml (or the torch pin) changes.
 $(STAMP): pyproject.toml
@@ -31,7 +31,14 @@ finetune: install
 evaluate: install
 	$(BIN)/llmkit evaluate --recipe recipes/evaluate/perplexity.yaml --overwrite $(ARGS)
 
-test: install
+# Headless Chromium for tests/test_inspect.py (renders attention.html); installed only when
+# missing (Debian's package; needs root, as in CI).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: install browser
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: install

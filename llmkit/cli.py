@@ -217,6 +217,51 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     merge.set_defaults(run="llmkit.data.merge:from_args")
 
 
+def add_inspect_commands(sub: argparse._SubParsersAction) -> None:
+    """``llmkit inspect attention`` (maps and a page) and ``inspect heads`` (head scores)."""
+    inspect = sub.add_parser("inspect", help="look inside a model: attention maps, head scores")
+    inspect_sub = inspect.add_subparsers(
+        dest="what", metavar="{attention,heads}", required=True, parser_class=OneLineParser
+    )
+    attention = inspect_sub.add_parser(
+        "attention",
+        help="attention maps of a text (PNG grid, large maps, an offline HTML page)",
+        description="run a text through the model with eager attention; draw every head",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    attention.add_argument("--text", help="the text to inspect")
+    attention.add_argument("--file", help="a UTF-8 text file to inspect instead")
+    attention.add_argument("--task", help="take a task example's prompt (e.g. qa; needs --data)")
+    attention.add_argument("--data", help="the task's data files or Hub dataset")
+    attention.add_argument("--split", default="test", help="the split --index counts in")
+    attention.add_argument("--index", type=int, default=0, help="which task example")
+    attention.add_argument(
+        "--layer", type=int, action="append", help="a large map of this layer (repeatable)"
+    )
+    attention.add_argument(
+        "--head", type=int, action="append", help="a large map of this head (repeatable)"
+    )
+    attention.add_argument("--compare", help="a second model (e.g. fine-tuned): side by side")
+    attention.add_argument("--output_dir", default="runs/inspect", help="where files go")
+    heads = inspect_sub.add_parser(
+        "heads",
+        help="previous-token, induction and entropy of every head; in-context copying",
+        description="score every head on repeated random token sequences",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    heads.add_argument("--seq_len", type=int, default=50, help="random tokens per copy")
+    heads.add_argument("--batch", type=int, default=16, help="how many random sequences")
+    heads.add_argument("--seed", type=int, default=0, help="seed of the random tokens")
+    heads.add_argument("--output_dir", default="runs/inspect-heads", help="where files go")
+    for parser in (attention, heads):
+        parser.add_argument("--model", required=True, help="a model folder or Hub name")
+        parser.add_argument("--overwrite", action="store_true", help="replace earlier output")
+        parser.add_argument(
+            "--trust_remote_code", action="store_true", help="allow model code from the Hub"
+        )
+        parser.set_defaults(run="llmkit.pipelines.inspect:from_args")
+
+
 # Config-driven commands: (name, help, "module:ConfigClass", "module:function").
 # A pipeline adds one row here; its options come from the config class.
 COMMANDS = [
@@ -256,6 +301,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             add_task_options(command, _load(config_ref), argv)
     add_plain_commands(sub)
     add_data_commands(sub)
+    add_inspect_commands(sub)
     return parser
 
 

@@ -131,6 +131,11 @@ class TrainConfig:
     logging_steps: int = option(10, "steps between logged training metrics")
     eval_steps: int = option(100, "steps between validation passes (0: only at the end)")
     eval_max_batches: int | None = option(None, "cap on validation batches per pass")
+    log_copy_score: bool | None = option(
+        None,
+        "log the in-context copy score (loss on the first minus the second copy of repeated "
+        "random tokens) at each evaluation; None: on for pretraining, off for fine-tuning",
+    )
     save_steps: int = option(0, "steps between checkpoints (0: no intermediate checkpoints)")
     save_total_limit: int = option(2, "checkpoints kept (oldest removed)")
     resume: str = option("no", "'auto' resumes from the newest checkpoint; or a checkpoint path")

@@ -28,6 +28,7 @@ from llmkit.evaluation.report import (
 )
 from llmkit.evaluation.report import write_results as write_eval_results
 from llmkit.evaluation.task_eval import evaluate_task, generation_settings, headline_scores
+from llmkit.inspect.heads import copy_metric
 from llmkit.models.load import count_parameters, describe, max_positions
 from llmkit.models.peft import apply_lora, check_method, load_base_model, trainable_parameters
 from llmkit.outputs import check_output_dir, save_model, start_output_dir
@@ -107,7 +108,7 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
         out,
         accelerator,
         collate=PadCollate(pad_id(tokenizer)),
-        evaluate=validator,
+        evaluate=with_copy_score(validator, tokenizer, cfg),
         desc="finetune",
     )
     best = validator.restore_best(model)
@@ -146,6 +147,14 @@ def check_settings(cfg: FinetuneConfig, task: Task) -> None:
                 f"eval.metric_for_best_model {best!r} is not computed; "
                 f"choose one of {', '.join(sorted(known))}"
             )
+
+
+def with_copy_score(validator, tokenizer, cfg: FinetuneConfig):
+    """The validator, plus the copy score when train.log_copy_score is true (off by default:
+    generation already measures the task)."""
+    if not cfg.train.log_copy_score:
+        return validator
+    return lambda m: validator(m) | copy_metric(m, tokenizer, cfg.task.max_length)
 
 
 @dataclass

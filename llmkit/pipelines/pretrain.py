@@ -12,6 +12,7 @@ from llmkit.config import PretrainConfig
 from llmkit.data.pack import BlockDataset
 from llmkit.data.prepare import prepare_data
 from llmkit.errors import ConfigError
+from llmkit.inspect.heads import copy_metric
 from llmkit.models.load import (
     build_model,
     count_parameters,
@@ -76,13 +77,16 @@ def run(cfg: PretrainConfig) -> PretrainResult:
         config_lib.save(cfg, out)
 
     def evaluate(m):
-        return validation_loss(
+        metrics = validation_loss(
             m,
             val_set,
             accelerator,
             batch_size=cfg.train.per_device_eval_batch_size,
             max_batches=cfg.train.eval_max_batches,
         )
+        if cfg.train.log_copy_score is not False:  # on unless switched off
+            metrics |= copy_metric(m, data.tokenizer, cfg.data.block_size)
+        return metrics
 
     result = train(
         model, train_set, cfg.train, out, accelerator, evaluate=evaluate, desc="pretrain"

@@ -48,7 +48,8 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def plot_losses(metrics_path: Path, out_png: Path, title: str = "") -> Path:
-    """Train loss per logged step and validation loss per evaluation, on one chart."""
+    """Train loss per logged step and validation loss per evaluation, on one chart; the
+    in-context copy score (when logged) on a second axis, to show when a model starts to copy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +67,16 @@ def plot_losses(metrics_path: Path, out_png: Path, title: str = "") -> Path:
     ax.set_ylabel("cross-entropy (nats/token)")
     ax.set_title(title or "training loss")
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    copy = [(r["step"], r["copy_score"]) for r in records if "copy_score" in r]
+    if copy:
+        right = ax.twinx()
+        right.plot(*zip(*copy), "s--", color="tab:green", linewidth=1.3, markersize=4)
+        right.set_ylabel("copy score (nats: loss on 1st - 2nd copy)", color="tab:green")
+        right.tick_params(axis="y", labelcolor="tab:green")
+        handles += right.get_lines()
+        labels += ["copy score (right axis)"]
+    ax.legend(handles, labels)
     fig.tight_layout()
     fig.savefig(out_png)
     plt.close(fig)
