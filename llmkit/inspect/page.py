@@ -56,7 +56,7 @@ PAGE = """<!doctype html>
 </div>
 <div id="main">
   <canvas id="map" width="560" height="560"></canvas>
-  <div id="side"><div id="info">hover a token (below or a row of the map)</div>
+  <div id="side"><div id="info">hover a token (below, or a row of the map)</div>
   <div id="tokens"></div></div>
 </div>
 <script id="data" type="application/json">__DATA__</script>
@@ -164,11 +164,12 @@ function highlight() {
   const spans = strip.children;
   if (query === null) return;
   const {m, diff} = current(), row = m[query];
-  let best = 0;
+  let best = 0, top = 1e-9;  // shade relative to the row's largest weight, so weak rows show
+  for (let j = 0; j <= query; j++) top = Math.max(top, Math.abs(row[j]));
   for (let j = 0; j < T; j++) {
     const w = j <= query ? row[j] : 0, s = spans[j];
     const c = diff ? (w >= 0 ? '220,40,40' : '40,80,220') : '232,89,12';
-    s.style.background = 'rgba(' + c + ',' + Math.min(1, Math.abs(w) * (diff ? 3 : 1)) + ')';
+    s.style.background = 'rgba(' + c + ',' + Math.min(1, Math.abs(w) / top) + ')';
     s.dataset.w = w.toFixed(3);
     s.className = j === query ? 'query' : '';
     if (Math.abs(w) > Math.abs(row[best])) best = j;

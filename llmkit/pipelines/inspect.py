@@ -55,6 +55,7 @@ def attention(args: argparse.Namespace) -> AttentionResult:
     check_pair(a, b, ids, text)
     layers, heads = args.layer or [], args.head or []
     check_selection(a, layers, heads)
+    check_size(a, len(ids))
 
     labels = token_labels(a.tokenizer, ids)
     import torch
@@ -165,6 +166,21 @@ def check_pair(a: Inspected, b: Inspected | None, ids: list[int], text: str) -> 
         raise LlmkitError(
             f"--compare {b.name_or_path} has {b.layers} layers x {b.heads} heads, --model "
             f"{a.layers} x {a.heads}; a difference map needs the same shape"
+        )
+
+
+#: attention weights the page may hold (about 6 bytes each as JSON)
+MAX_WEIGHTS = 8_000_000
+
+
+def check_size(a: Inspected, tokens: int) -> None:
+    """Every head's full map goes into the page; keep it loadable in a browser."""
+    weights = a.layers * a.heads * tokens * tokens
+    if weights > MAX_WEIGHTS:
+        fits = int((MAX_WEIGHTS / (a.layers * a.heads)) ** 0.5)
+        raise LlmkitError(
+            f"the text is {tokens} tokens: {a.layers} x {a.heads} maps of {tokens} x {tokens} "
+            f"weights are too many for one page; shorten it to about {fits} tokens"
         )
 
 
