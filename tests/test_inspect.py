@@ -233,6 +233,7 @@ def test_finetuning_logs_the_copy_score_when_asked(tmp_path, tiny_model_dir):
 # --- the command line --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # headless Chromium starts four times
 def test_attention_command_writes_maps_and_a_page_that_reacts(
     tmp_path, handbuilt_dir, changed_dir, capsys
 ):
@@ -256,13 +257,10 @@ def test_attention_command_writes_maps_and_a_page_that_reacts(
 
     page = (out / "attention.html").read_text()
     assert "<script src" not in page and "http" not in page  # self-contained, offline
-    shots = {
-        h: screenshot(out / "attention.html", h, tmp_path)
-        for h in ("layer=0&head=0", "layer=0&head=1", "view=diff&layer=1&head=1")
-    }
+    shots = {h: screenshot(out / "attention.html", h, tmp_path) for h in ("head=0", "head=1")}
     for img in shots.values():
         assert img.shape[0] > 500 and img[..., :3].std() > 0.05  # drawn, not blank
-    assert not np.array_equal(shots["layer=0&head=0"], shots["layer=0&head=1"])
+    assert not np.array_equal(shots["head=0"], shots["head=1"])
 
     # the selection drives the map and the hovered token's weights, as in Python
     dom = dump_dom(out / "attention.html", "layer=1&head=2&token=7", tmp_path)
