@@ -124,7 +124,8 @@ def _named_task(argv: list[str]) -> str | None:
 
 
 def add_plain_commands(sub: argparse._SubParsersAction) -> None:
-    """Commands with their own arguments instead of a config: ``tasks``, ``merge``, ``push``."""
+    """Commands with their own arguments instead of a config: ``tasks``, ``merge``, ``push``,
+    ``export``, ``quantize``."""
     tasks = sub.add_parser("tasks", help="list the fine-tuning tasks, their columns and metrics")
     tasks.set_defaults(run="llmkit.tasks:print_tasks")
     merge = sub.add_parser(
@@ -140,6 +141,7 @@ def add_plain_commands(sub: argparse._SubParsersAction) -> None:
     )
     merge.set_defaults(run="llmkit.pipelines.merge:from_args")
     add_push_command(sub)
+    add_export_commands(sub)
 
 
 def add_push_command(sub: argparse._SubParsersAction) -> None:
@@ -174,6 +176,44 @@ def add_push_command(sub: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true", help="print the files, what is left out and the card"
     )
     push.set_defaults(run="llmkit.pipelines.push:from_args")
+
+
+def add_export_commands(sub: argparse._SubParsersAction) -> None:
+    """``llmkit export`` (GGUF for llama.cpp/Ollama) and ``llmkit quantize`` (int8 on CPU)."""
+    run_dir = "a model folder, a `llmkit finetune --peft lora` run (merged first) or a Hub name"
+    export = sub.add_parser(
+        "export",
+        help="write a model as a GGUF file for llama.cpp/Ollama, checked against the original",
+        description="write a GGUF file (and an Ollama Modelfile), load it back and compare",
+    )
+    export.add_argument("run_dir", help=run_dir)
+    export.add_argument("--format", default="gguf", help="output format (gguf)")
+    export.add_argument("--dtype", default="f16", help="f32, f16, bf16 or q8_0 (default: f16)")
+    export.add_argument("--out", required=True, help="the file to write, FILE.gguf")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    export.add_argument(
+        "--trust_remote_code", action="store_true", help="allow model code from the Hub"
+    )
+    export.set_defaults(run="llmkit.pipelines.export:from_args")
+    quantize = sub.add_parser(
+        "quantize",
+        help="quantize a model to int8 for CPU inference (torchao), checked against the original",
+        description="int8 model folder through torchao that loads with from_pretrained",
+    )
+    quantize.add_argument("run_dir", help=run_dir)
+    quantize.add_argument(
+        "--method", default="int8-dynamic", help="int8-dynamic or int8-weight (default: dynamic)"
+    )
+    quantize.add_argument("--out", required=True, help="folder for the quantized model")
+    quantize.add_argument("--overwrite", action="store_true", help="replace an earlier output")
+    quantize.add_argument(
+        "--data", nargs="+", default=None, help="text files/folder: perplexity before and after"
+    )
+    quantize.add_argument("--split", default="validation", help="split of --data to score")
+    quantize.add_argument(
+        "--trust_remote_code", action="store_true", help="allow model code from the Hub"
+    )
+    quantize.set_defaults(run="llmkit.pipelines.quantize:from_args")
 
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:

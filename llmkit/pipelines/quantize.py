@@ -1,0 +1,155 @@
+"""`llmkit quantize RUN_DIR --method int8-dynamic|int8-weight --out DIR`: an int8 model folder.
+
+Load the model (a LoRA run merged first), quantize its linear layers with torchao, save it
+to a temporary folder, load that back with plain ``from_pretrained`` and compare it with the
+original (logits, greedy outputs on fixed prompts, and perplexity when --data is given);
+then rename the folder into place with quantize_report.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM
+
+from llmkit.cards import CardInfo, write_card
+from llmkit.errors import LlmkitError
+from llmkit.evaluation.text_eval import evaluate_text, load_texts
+from llmkit.export.compare import PROMPTS, compare_logits, greedy_texts
+from llmkit.export.quantize import METHODS, check_method, folder_size, load_quantized
+from llmkit.export.source import check_source, load_source, saved_folder
+from llmkit.models.load import count_parameters, describe
+
+REPORT = "quantize_report.json"
+
+
+def run(
+    run_dir: str,
+    out: str,
+    method: str = "int8-dynamic",
+    overwrite: bool = False,
+    data: list[str] | None = None,
+    split: str = "validation",
+    trust_remote_code: bool = False,
+) -> dict:
+    check_method(method)
+    target = check_output_folder(out, overwrite)
+    check_source(run_dir)
+    texts = load_texts(data, split) if data else None
+    source = load_source(run_dir, trust_remote_code)
+    with saved_folder(source, run_dir) as folder:
+        quantized = load_quantized(folder, method, trust_remote_code)
+
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        quantized.save_pretrained(tmp, safe_serialization=True)
+        source.tokenizer.save_pretrained(tmp)
+        _ordinary_permissions(tmp)
+        reloaded = AutoModelForCausalLM.from_pretrained(str(tmp)).eval()  # plain loading
+        report = compare(source, reloaded, method, texts)
+        report["size_bytes"] = folder_size(tmp)
+        _card(tmp, target.name, source, method, report)
+        (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(format_report(report) + f"\nsaved to: {target}")
+    return report
+
+
+def compare(source, quantized, method: str, texts: list[str] | None) -> dict:
+    ids = [source.tokenizer(p)["input_ids"] for p in PROMPTS]
+    greedy = greedy_texts(source.model, source.tokenizer)
+    report = {
+        "method": method,
+        "torchao_config": METHODS[method],
+        "source": source.description,
+        "float32_bytes": 4 * count_parameters(source.model),
+        **compare_logits(source.model, quantized, ids),
+        "greedy_match": sum(
+            a == b for a, b in zip(greedy, greedy_texts(quantized, source.tokenizer))
+        ),
+        "prompts": len(PROMPTS),
+    }
+    if texts:
+        before = evaluate_text(source.model, source.tokenizer, texts).metrics["perplexity"]
+        after = evaluate_text(quantized, source.tokenizer, texts).metrics["perplexity"]
+        report.update(perplexity_original=before, perplexity=after, perplexity_change=after / before - 1)
+    return report
+
+
+def check_output_folder(out: str, overwrite: bool) -> Path:
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise LlmkitError(f"quantize --out {out} is a file; choose a folder path")
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise LlmkitError(f"quantize --out {out} is not empty; pass --overwrite to replace it")
+        if not (target / REPORT).is_file():
+            raise LlmkitError(
+                f"quantize --out {out} holds no {REPORT}; refusing to delete it even with "
+                "--overwrite; choose another --out"
+            )
+    return target
+
+
+def _ordinary_permissions(folder: Path) -> None:
+    """torchao's safetensors path writes through a private (0600) temporary file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in folder.iterdir():
+        f.chmod(0o666 & ~umask)
+
+
+def format_report(r: dict) -> str:
+    lines = [
+        f"{r['method']} ({r['torchao_config']}) against {r['source']}:",
+        f"  size on disk       {r['size_bytes'] / 2**20:.2f} MiB "
+        f"(float32 {r['float32_bytes'] / 2**20:.2f} MiB)",
+        f"  logits max rel diff {r['max_rel_diff']:.3g}, top-1 agreement "
+        f"{r['top1_agreement']:.1%}",
+        f"  greedy outputs     {r['greedy_match']}/{r['prompts']} prompts identical",
+    ]
+    if "perplexity" in r:
+        lines.append(
+            f"  perplexity         {r['perplexity']:.3f} (original {r['perplexity_original']:.3f}, "
+            f"{r['perplexity_change']:+.2%})"
+        )
+    return "\n".join(lines)
+
+
+def _card(folder: Path, title: str, source, method: str, report: dict) -> None:
+    write_card(
+        folder,
+        CardInfo(
+            title=title,
+            summary=(
+                f"{source.description} with its linear layers quantized to int8 by torchao "
+                f"({METHODS[method]}); loads with AutoModelForCausalLM.from_pretrained when "
+                "torchao is installed."
+            ),
+            base_model=None,
+            method=f"torchao {METHODS[method]} (llmkit quantize --method {method})",
+            parameters=count_parameters(source.model),
+            architecture=describe(source.model.config),
+            results={k: round(report[k], 4) for k in ("perplexity",) if k in report},
+        ),
+    )
+
+
+def from_args(args: argparse.Namespace) -> dict:
+    return run(
+        args.run_dir,
+        args.out,
+        args.method,
+        args.overwrite,
+        args.data,
+        args.split,
+        args.trust_remote_code,
+    )
