@@ -53,6 +53,7 @@ bench: install  # each prints llmkit against a baseline run in the same invocati
 	$(BIN)/python bench/pretrain_throughput.py
 	$(BIN)/python bench/data_throughput.py
 	$(BIN)/python bench/eval_throughput.py
+	$(BIN)/python bench/quantize.py
 
 clean:
 	rm -rf runs .cache .pytest_cache

@@ -134,7 +134,9 @@ def test_unsupported_dtype(tmp_path, tiny_model_dir, capsys):
 
 
 def test_unsupported_architecture(tmp_path, tiny_tokenizer, capsys):
-    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(tiny_tokenizer), n_embd=32, n_layer=1, n_head=2))
+    gpt2 = GPT2LMHeadModel(
+        GPT2Config(vocab_size=len(tiny_tokenizer), n_embd=32, n_layer=1, n_head=2)
+    )
     source = tmp_path / "gpt2"
     gpt2.save_pretrained(source)
     tiny_tokenizer.save_pretrained(source)
@@ -154,5 +156,7 @@ def test_existing_output_needs_overwrite(tmp_path, tiny_model_dir, capsys):
     out = tmp_path / "m.gguf"
     out.write_text("an older file")
     err_out = tmp_path / "m.check.json"
-    check_error(_export(tiny_model_dir, out, "f16"), err_out, capsys, "m.gguf exists", "--overwrite")
+    check_error(
+        _export(tiny_model_dir, out, "f16"), err_out, capsys, "m.gguf exists", "--overwrite"
+    )
     assert out.read_text() == "an older file"

@@ -1,4 +1,4 @@
-"""An exported or quantized model against its original: logits and greedy outputs on fixed prompts."""
+"""An exported or quantized model against its original: logits and greedy outputs."""
 
 from __future__ import annotations
 

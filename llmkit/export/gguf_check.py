@@ -122,8 +122,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"(tolerance {report['tolerance_rel']:g})",
             f"  top-1 agreement       {report['top1_agreement']:.1%}",
             f"  token ids             {ids} (tokenizer {report['tokenizer']})",
-            f"  tokens/merges/specials in the file (GGUFReader): "
-            f"{'equal' if meta else 'DIFFER'}",
+            f"  tokens/merges/specials in the file (GGUFReader): {'equal' if meta else 'DIFFER'}",
             f"  {'PASSED' if report['passed'] else 'FAILED'}",
         ]
     )

@@ -67,7 +67,9 @@ def write_gguf(
             continue
         gguf_name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
         if gguf_name is None:
-            raise LlmkitError(f"export: no GGUF name for tensor {hf_name}; cannot export this model")
+            raise LlmkitError(
+                f"export: no GGUF name for tensor {hf_name}; cannot export this model"
+            )
         data, raw = _tensor_data(gguf, _llama_layout(hf_name, tensor, cfg), dtype)
         writer.add_tensor(gguf_name, data, raw_dtype=raw)
     writer.write_header_to_file()
@@ -182,9 +184,7 @@ def _llama_layout(hf_name: str, tensor: torch.Tensor, cfg) -> np.ndarray:
     if heads is None:
         return data
     shape = data.shape
-    return (
-        data.reshape(heads, 2, shape[0] // heads // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
-    )
+    return data.reshape(heads, 2, shape[0] // heads // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
 
 
 def _tensor_data(gguf, data: np.ndarray, dtype: str):

@@ -1,4 +1,4 @@
-"""The model to export or quantize: a saved model folder, a LoRA run (merged first) or a Hub name."""
+"""The model to export or quantize: a model folder, a LoRA run (merged first) or a Hub name."""
 
 from __future__ import annotations
 
@@ -29,9 +29,7 @@ def check_source(run_dir: str) -> None:
     """A local path must be a model or adapter folder; anything else is taken as a Hub name."""
     path = Path(run_dir)
     if path.exists():
-        if not path.is_dir() or not (
-            (path / "config.json").is_file() or is_adapter_dir(path)
-        ):
+        if not path.is_dir() or not ((path / "config.json").is_file() or is_adapter_dir(path)):
             raise LlmkitError(
                 f"RUN_DIR {run_dir}: not a model folder (no config.json or adapter_config.json); "
                 "give the output_dir of a llmkit run, a save_pretrained folder or a Hub name"
@@ -59,7 +57,9 @@ def load_source(run_dir: str, trust_remote_code: bool = False) -> Source:
             model = merge_adapter(load_adapter_model(run_dir, tokenizer, trust_remote_code))
             what = f"the LoRA adapter {run_dir} merged into {adapter_base(run_dir)}"
         else:
-            cfg = ModelConfig(preset=None, name_or_path=run_dir, trust_remote_code=trust_remote_code)
+            cfg = ModelConfig(
+                preset=None, name_or_path=run_dir, trust_remote_code=trust_remote_code
+            )
             model, what = build_model(cfg, tokenizer, seed=0), run_dir
     return Source(model.float().eval(), tokenizer, what, name)
 

@@ -80,7 +80,9 @@ def compare(source, quantized, method: str, texts: list[str] | None) -> dict:
     if texts:
         before = evaluate_text(source.model, source.tokenizer, texts).metrics["perplexity"]
         after = evaluate_text(quantized, source.tokenizer, texts).metrics["perplexity"]
-        report.update(perplexity_original=before, perplexity=after, perplexity_change=after / before - 1)
+        report.update(
+            perplexity_original=before, perplexity=after, perplexity_change=after / before - 1
+        )
     return report
 
 
@@ -112,8 +114,7 @@ def format_report(r: dict) -> str:
         f"{r['method']} ({r['torchao_config']}) against {r['source']}:",
         f"  size on disk       {r['size_bytes'] / 2**20:.2f} MiB "
         f"(float32 {r['float32_bytes'] / 2**20:.2f} MiB)",
-        f"  logits max rel diff {r['max_rel_diff']:.3g}, top-1 agreement "
-        f"{r['top1_agreement']:.1%}",
+        f"  logits max rel diff {r['max_rel_diff']:.3g}, top-1 agreement {r['top1_agreement']:.1%}",
         f"  greedy outputs     {r['greedy_match']}/{r['prompts']} prompts identical",
     ]
     if "perplexity" in r:
