@@ -37,7 +37,7 @@ METHODS = ("int8-dynamic", "int8-weight")
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and tokens")
-    p.add_argument("--steps", type=int, default=200, help="training steps of built models")
+    p.add_argument("--steps", type=int, default=60, help="training steps of built models")
     p.add_argument("--new-tokens", type=int, default=48, help="greedy tokens per prompt timed")
     p.add_argument("--models", nargs="+", default=["tiny", "small"], choices=["tiny", "small"])
     return p.parse_args()
@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
 def build(preset: str, text: str, steps: int, folder: Path) -> Path:
     """A preset model trained briefly: AdamW 3e-3, 8 x 128-token windows per step."""
     vocab = {"tiny": 4096, "small": 8192}[preset]
-    tokenizer = train_tokenizer([text], vocab_size=vocab)
+    tokenizer = train_tokenizer([text[:300_000]], vocab_size=vocab)
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), **PRESETS.get(preset)))
     for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
@@ -135,16 +135,18 @@ def main() -> None:
         work = Path(tmp)
         val = work / "val"
         val.mkdir()
-        (val / "validation.txt").write_text(held_out[: 8_000 if args.quick else 30_000])
+        (val / "validation.txt").write_text(held_out[: 8_000 if args.quick else 20_000])
         for preset in args.models:
             if preset == "tiny" and (RUN / "config.json").is_file():
                 folder, label = RUN, "tiny (make pretrain)"
             else:
                 print(f"training a {preset}-preset model for {steps} steps ...", flush=True)
+                start = time.perf_counter()
                 folder, label = (
                     build(preset, train, steps, work / preset),
                     f"{preset} ({steps} steps)",
                 )
+                print(f"  {time.perf_counter() - start:.0f} s", flush=True)
             rows += bench_model(label, folder, val, work, new_tokens)
     print_table(rows)
 

@@ -210,6 +210,7 @@ def add_export_commands(sub: argparse._SubParsersAction) -> None:
         "--data", nargs="+", default=None, help="text files/folder: perplexity before and after"
     )
     quantize.add_argument("--split", default="validation", help="split of --data to score")
+    quantize.add_argument("--text_column", default="text", help="text column of tabular --data")
     quantize.add_argument(
         "--trust_remote_code", action="store_true", help="allow model code from the Hub"
     )

@@ -23,6 +23,7 @@ from llmkit.export.compare import PROMPTS, compare_logits, greedy_texts
 from llmkit.export.quantize import METHODS, check_method, folder_size, load_quantized
 from llmkit.export.source import check_source, load_source, saved_folder
 from llmkit.models.load import count_parameters, describe
+from llmkit.permissions import ordinary_modes
 
 REPORT = "quantize_report.json"
 
@@ -34,12 +35,13 @@ def run(
     overwrite: bool = False,
     data: list[str] | None = None,
     split: str = "validation",
+    text_column: str = "text",
     trust_remote_code: bool = False,
 ) -> dict:
     check_method(method)
     target = check_output_folder(out, overwrite)
     check_source(run_dir)
-    texts = load_texts(data, split) if data else None
+    texts = load_texts(data, split, text_column) if data else None
     source = load_source(run_dir, trust_remote_code)
     with saved_folder(source, run_dir) as folder:
         quantized = load_quantized(folder, method, trust_remote_code)
@@ -48,12 +50,12 @@ def run(
     try:
         quantized.save_pretrained(tmp, safe_serialization=True)
         source.tokenizer.save_pretrained(tmp)
-        _ordinary_permissions(tmp)
         reloaded = AutoModelForCausalLM.from_pretrained(str(tmp)).eval()  # plain loading
         report = compare(source, reloaded, method, texts)
         report["size_bytes"] = folder_size(tmp)
         _card(tmp, target.name, source, method, report)
         (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n")
+        ordinary_modes(tmp)  # safetensors writes 0600
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -101,14 +103,6 @@ def check_output_folder(out: str, overwrite: bool) -> Path:
     return target
 
 
-def _ordinary_permissions(folder: Path) -> None:
-    """torchao's safetensors path writes through a private (0600) temporary file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for f in folder.iterdir():
-        f.chmod(0o666 & ~umask)
-
-
 def format_report(r: dict) -> str:
     lines = [
         f"{r['method']} ({r['torchao_config']}) against {r['source']}:",
@@ -152,5 +146,6 @@ def from_args(args: argparse.Namespace) -> dict:
         args.overwrite,
         args.data,
         args.split,
+        args.text_column,
         args.trust_remote_code,
     )
