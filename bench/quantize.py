@@ -92,6 +92,7 @@ def bench_model(label: str, folder: Path, val: Path, work: Path, new_tokens: int
     tokenizer = AutoTokenizer.from_pretrained(folder)
     original = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     base_speed = decode_speed(original, tokenizer, new_tokens)
+    print(f"  float32: {base_speed:.1f} tokens/s", flush=True)
     rows, ppl = [], None
     for method in METHODS:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -99,6 +100,7 @@ def bench_model(label: str, folder: Path, val: Path, work: Path, new_tokens: int
         ppl = report["perplexity_original"]
         model = AutoModelForCausalLM.from_pretrained(work / f"{label}-{method}")
         speed = decode_speed(model, tokenizer, new_tokens)
+        print(f"  {method}: {speed:.1f} tokens/s", flush=True)
         rows.append(
             dict(
                 model=label,
@@ -148,7 +150,7 @@ def main() -> None:
                 )
                 print(f"  {time.perf_counter() - start:.0f} s", flush=True)
             rows += bench_model(label, folder, val, work, new_tokens)
-    print_table(rows)
+            print_table(rows)  # so far: the small model takes a while on a busy machine
 
 
 def print_table(rows: list[dict]) -> None:
