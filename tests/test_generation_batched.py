@@ -7,7 +7,7 @@ import torch
 from conftest import make_tiny_model, train_briefly
 
 from llmkit.errors import LlmkitError
-from llmkit.evaluation.generate import generate_texts, keep_last
+from llmkit.generation.batched import generate_texts, keep_last
 
 NEW = 24
 

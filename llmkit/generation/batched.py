@@ -1,6 +1,7 @@
-"""Batched generation for metrics: predictions that do not depend on the batch size.
+"""Batched generation: predictions that do not depend on the batch size.
 
-Prompts are left-padded (so every row's new tokens start at the same column) and sorted by
+Used by evaluation (task metrics), fine-tuning's validation and ``llmkit generate``. Prompts
+are left-padded (so every row's new tokens start at the same column) and sorted by
 length (so a batch carries little padding); greedy decoding by default, so the same prompt
 gives the same prediction alone or in any batch.
 """
