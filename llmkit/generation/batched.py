@@ -256,6 +256,8 @@ def _generate_batch(
         criteria = StoppingCriteriaList(kwargs.get("stopping_criteria") or [])
         criteria.append(_StopOnStrings(tokenizer, input_ids.shape[1], stops))
         kwargs = kwargs | {"stopping_criteria": criteria}
+    if "assistant_tokenizer" in kwargs:  # a draft of another vocabulary needs both tokenizers
+        kwargs = kwargs | {"tokenizer": tokenizer}
     out = model.generate(
         input_ids=input_ids, attention_mask=batch["attention_mask"].to(device), **kwargs
     )

@@ -142,4 +142,5 @@ def draft_kwargs(
             f"size ({d_size}), which transformers cannot bridge; use a draft trained with the "
             "target's tokenizer (llmkit distill)"
         )
-    return kwargs | {"tokenizer": target_tokenizer, "assistant_tokenizer": draft_tokenizer}
+    # generate() also needs tokenizer= (the target's); generate_records adds it.
+    return kwargs | {"assistant_tokenizer": draft_tokenizer}

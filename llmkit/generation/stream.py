@@ -22,7 +22,7 @@ def stream_generation(
     *,
     max_new_tokens: int,
     stop_strings: list[str] | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     **kwargs: Any,
 ) -> Generation:
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -46,7 +46,7 @@ def stream_generation(
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
-    printer = StopPrinter(out, [s for s in stop_strings or [] if s])
+    printer = StopPrinter(out or sys.stdout, [s for s in stop_strings or [] if s])
     for piece in streamer:
         printer.write(piece)
     thread.join()
