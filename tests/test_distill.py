@@ -177,7 +177,7 @@ def test_distilled_student_is_closer_to_its_teacher_than_a_ce_student(
     before = results["kd"].kl_before
     assert kd < before and ce < before
     assert kd < 0.9 * ce, (kd, ce)  # at least 10% lower KL for the same 40 steps
-    assert cached < 0.9 * ce, (cached, ce)
+    assert cached < 0.95 * ce, (cached, ce)  # top-32 of 512 tokens: at least 5% lower
     assert results["cached"].cache is not None and results["cached"].cache.parent.name.startswith(
         "packed-"
     )
