@@ -28,7 +28,14 @@ from llmkit.models.load import build_model, count_parameters, describe, max_posi
 from llmkit.outputs import check_output_dir, greedy_sample, save_model, start_output_dir
 from llmkit.training.distill import distill_loss_fn, distill_validation, teacher_cache_fn
 from llmkit.training.logging import METRICS_FILE, plot_losses, read_metrics
-from llmkit.training.loop import TrainResult, make_accelerator, train
+from llmkit.training.loop import (
+    TrainResult,
+    make_accelerator,
+    process_state,
+    tokens_per_step,
+    train,
+)
+from llmkit.training.precision import settle, step_flops
 
 
 @dataclass
@@ -44,20 +51,25 @@ def run(cfg: DistillConfig) -> DistillResult:
     cfg.validate()
     resuming = cfg.train.resume != "no"
     out = check_output_dir(cfg.output_dir, cfg.overwrite, resuming)
-    accelerator = make_accelerator(cfg.train)
-    teacher = load_teacher(cfg, accelerator)
-
-    with accelerator.main_process_first():
+    state = process_state()
+    teacher = load_teacher(cfg, state.device)
+    with state.main_process_first():
         data = prepare_data(
             cfg.data,
             TokenizerConfig(name_or_path=cfg.teacher),
             trust_remote_code=cfg.model.trust_remote_code,
-            show_progress=accelerator.is_local_main_process,
+            show_progress=state.is_local_main_process,
         )
     vocab = teacher_vocab(teacher)
     student = build_student(cfg, data.tokenizer, vocab)
     train_set = BlockDataset(data.splits["train"])
     val_set = BlockDataset(data.splits["validation"])
+    settled = settle(
+        cfg.train,
+        flops_per_step=step_flops(student, tokens_per_step(cfg.train, cfg.data.block_size)),
+    )
+    cfg = replace(cfg, train=settled.train)
+    accelerator = make_accelerator(cfg.train)
 
     cache = None
     d = cfg.distill
@@ -82,6 +94,7 @@ def run(cfg: DistillConfig) -> DistillResult:
         f"data: {len(train_set):,} train and {len(val_set):,} validation blocks of "
         f"{cfg.data.block_size} tokens; teacher "
         + (f"top-{d.cache_topk} cached at {cache.folder}" if cache else "on the fly")
+        + f"\n{settled.describe()}"
     )
 
     start_output_dir(out, cfg.overwrite, resuming, accelerator)
@@ -115,7 +128,7 @@ def run(cfg: DistillConfig) -> DistillResult:
     after = result.eval_metrics.get("val_kl", float("nan"))
     if accelerator.is_main_process:
         plot_losses(out / METRICS_FILE, out / "loss.png", title=f"distillation {out.name}")
-        write_card(out, card_info(cfg, student, teacher, result, before))
+        write_card(out, card_info(cfg, student, teacher, result, before, settled.precision))
     accelerator.print(
         f"\nheld-out KL(teacher || student): {after:.4f}"
         + (f" (untrained: {before:.4f})" if before is not None else "")
@@ -125,13 +138,13 @@ def run(cfg: DistillConfig) -> DistillResult:
     return DistillResult(out, result, before, after, cache.folder if cache else None)
 
 
-def load_teacher(cfg: DistillConfig, accelerator) -> LoadedModel:
+def load_teacher(cfg: DistillConfig, device) -> LoadedModel:
     try:
         teacher = load_for_evaluation(
             cfg.teacher,
-            device=str(accelerator.device),
+            device=str(device),
             trust_remote_code=cfg.model.trust_remote_code,
-            show_progress=accelerator.is_local_main_process,
+            show_progress=False,
         )
     except LlmkitError as e:
         raise LlmkitError(str(e).replace("--model", "--teacher")) from None
@@ -171,7 +184,9 @@ def first_metric(out: Path, key: str) -> float | None:
     return first[0][key] if first else None
 
 
-def card_info(cfg: DistillConfig, student, teacher: LoadedModel, result, before) -> CardInfo:
+def card_info(
+    cfg: DistillConfig, student, teacher: LoadedModel, result, before, precision: str
+) -> CardInfo:
     d = cfg.distill
     return CardInfo(
         title=Path(cfg.output_dir).name,
@@ -185,7 +200,9 @@ def card_info(cfg: DistillConfig, student, teacher: LoadedModel, result, before)
         ),
         parameters=count_parameters(student),
         architecture=describe(student.config),
-        training=training_facts(cfg.train, result.tokens_seen, {"block size": cfg.data.block_size})
+        training=training_facts(
+            cfg.train, result.tokens_seen, {"block size": cfg.data.block_size}, precision
+        )
         | {
             "teacher": f"{cfg.teacher} ({teacher.fingerprint})",
             "alpha": d.alpha,
