@@ -211,6 +211,7 @@ def test_bad_distill_input_is_one_line(
         folder = tmp_path / "other"
         _ids(other, make_tiny_model(len(other))).save_pretrained(folder)
         other.save_pretrained(folder)
+        capsys.readouterr()
         extra = [str(folder) if e == "OTHER" else e for e in extra]
     out = tmp_path / "out"
     args = _distill(out, teacher_dir, corpus_file, tmp_path / "c", 0.5)

@@ -24,7 +24,13 @@ from llmkit.data.teacher_cache import (
 )
 from llmkit.errors import ConfigError, LlmkitError
 from llmkit.evaluation.load import LoadedModel, load_for_evaluation
-from llmkit.models.load import build_model, count_parameters, describe, max_positions
+from llmkit.models.load import (
+    build_model,
+    count_parameters,
+    describe,
+    max_positions,
+    resolve_config,
+)
 from llmkit.outputs import check_output_dir, greedy_sample, save_model, start_output_dir
 from llmkit.training.distill import distill_loss_fn, distill_validation, teacher_cache_fn
 from llmkit.training.logging import METRICS_FILE, plot_losses, read_metrics
@@ -162,14 +168,14 @@ def build_student(cfg: DistillConfig, tokenizer, vocab: int):
     if model_cfg.name_or_path is None:
         overrides = {"vocab_size": vocab} | model_cfg.config_overrides
         model_cfg = replace(model_cfg, config_overrides=overrides)
-    student = build_model(model_cfg, tokenizer, seed=cfg.train.seed)
-    size = student.get_output_embeddings().out_features
+    size = resolve_config(model_cfg, vocab_size=vocab).get_text_config().vocab_size
     if size != vocab:
         raise ConfigError(
             f"student vocabulary {size} differs from the teacher's {vocab}: the KL compares "
             "token by token, so the student must use the teacher's tokenizer; build it from "
             "model.preset or model.config_overrides"
         )
+    student = build_model(model_cfg, tokenizer, seed=cfg.train.seed)
     limit = max_positions(student.config)
     if limit is not None and cfg.data.block_size > limit:
         raise ConfigError(
