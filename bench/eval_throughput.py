@@ -22,8 +22,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from llmkit.data.tokenizer import train_tokenizer
-from llmkit.evaluation.generate import generate_texts
 from llmkit.evaluation.perplexity import perplexity
+from llmkit.generation.batched import generate_texts
 
 TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "tinyshakespeare.txt"
 

@@ -12,6 +12,7 @@ import importlib
 import itertools
 import os
 import sys
+import typing
 from typing import Any
 
 from llmkit import config as config_lib
@@ -26,6 +27,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def add_config_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    repeatable = getattr(cls, "cli_repeatable", ())
     for name, (f, tp) in config_lib.fields_of(cls).items():
         dotted = f"{prefix}{name}"
         if config_lib.is_section(tp):
@@ -35,6 +37,8 @@ def add_config_options(parser: argparse.ArgumentParser, cls: type, prefix: str =
         kwargs: dict[str, Any] = dict(dest=dotted, default=argparse.SUPPRESS)
         if tp is bool:
             kwargs.update(nargs="?", const="true", metavar="BOOL")
+        elif name in repeatable:  # one value per option: values may hold commas
+            kwargs.update(action="append", metavar=_metavar(tp.__args__[0]))
         else:
             kwargs.update(metavar=_metavar(tp))
         if f.metadata.get("choices"):
@@ -70,13 +74,16 @@ def config_command(
 
 def add_aliases(parser: argparse.ArgumentParser, cls: type) -> None:
     """Short options a config declares as ``cli_aliases = {"task": "task.name", ...}``."""
+    hints = typing.get_type_hints(cls)
     for short, dotted in getattr(cls, "cli_aliases", {}).items():
+        flag = {"nargs": "?", "const": "true"} if hints.get(dotted) is bool else {}
         parser.add_argument(
             f"--{short}",
             dest=dotted,
             default=argparse.SUPPRESS,
             metavar=dotted.rsplit(".", 1)[-1].upper(),
             help=f"short for --{dotted}",
+            **flag,
         )
 
 
@@ -323,6 +330,18 @@ COMMANDS = [
         "fine-tune a model on a task (qa, summarization, ...), fully or with LoRA",
         "llmkit.config.finetune:FinetuneConfig",
         "llmkit.pipelines.finetune:run",
+    ),
+    (
+        "generate",
+        "generate text from a model: streamed, batched to JSONL, or speculative (draft, lookup)",
+        "llmkit.config.generate:GenerateConfig",
+        "llmkit.pipelines.generate:run",
+    ),
+    (
+        "distill",
+        "train a small student (e.g. a draft model) from a teacher: KL to its logits plus CE",
+        "llmkit.config.distill:DistillConfig",
+        "llmkit.pipelines.distill:run",
     ),
 ]
 

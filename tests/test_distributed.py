@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from llmkit.cli import main
-from llmkit.evaluation.generate import generate_texts
 from llmkit.evaluation.task_eval import generation_settings
+from llmkit.generation.batched import generate_texts
 from llmkit.tasks import get_task
 from llmkit.tasks.data import load_task_records
 from llmkit.training.logging import read_metrics

@@ -18,9 +18,9 @@ import llmkit
 from llmkit import config as config_lib
 from llmkit.cli import main
 from llmkit.config import EvaluateConfig
-from llmkit.evaluation.generate import keep_last
 from llmkit.evaluation.metrics import compute_metrics
 from llmkit.evaluation.perplexity import perplexity, texts_to_stream
+from llmkit.generation.batched import keep_last
 from llmkit.tasks import get_task
 from llmkit.tasks.data import load_task_records
 

@@ -1,141 +1,367 @@
-"""Batched generation gives the same predictions as plain one-prompt generation."""
+"""llmkit generate: streaming, batched JSONL, speculative decoding (draft and prompt lookup)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
-import torch
-from conftest import make_tiny_model, train_briefly
+from conftest import check_error, make_tiny_model, train_briefly
 
-from llmkit.errors import LlmkitError
-from llmkit.evaluation.generate import generate_texts, keep_last
+from llmkit.cli import main
+from llmkit.data.tokenizer import train_tokenizer
+from llmkit.generation.batched import generate_records, generate_texts
+from llmkit.generation.speculative import acceptance, count_forwards, draft_kwargs
 
+PROMPTS = [
+    "ROMEO: I will not be, ROMEO: I will",
+    "First Citizen: Before we proceed any further, hear me speak.",
+    "JULIET: O Romeo, Romeo!",
+]
 NEW = 24
 
 
-@pytest.fixture(scope="module")
-def model(tiny_tokenizer, shakespeare_text):
-    """Briefly trained, so different prompts get different, non-empty continuations."""
-    model = make_tiny_model(len(tiny_tokenizer), seed=2)
-    model.config.pad_token_id = tiny_tokenizer.pad_token_id
-    model.config.eos_token_id = tiny_tokenizer.eos_token_id
-    return train_briefly(model, tiny_tokenizer, shakespeare_text)
+def _save(model, tok, path):
+    model.save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    return path
+
+
+def _ids(tok, model):
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        setattr(model.config, name, getattr(tok, name))
+    return model
 
 
 @pytest.fixture(scope="module")
-def prompts(shakespeare_text) -> list[str]:
-    """Seven prompts of different lengths (2 to 40 words), taken from the text."""
-    words = shakespeare_text[50_000:60_000].split(" ")
-    lengths = [2, 40, 5, 17, 9, 3, 28]
-    return [" ".join(words[i * 50 : i * 50 + n]) for i, n in enumerate(lengths)]
-
-
-@torch.no_grad()
-def plain_generate(model, tokenizer, prompt: str, max_new_tokens: int, **kwargs) -> list[int]:
-    """New token ids from an unpadded, unbatched model.generate."""
-    ids = torch.tensor([tokenizer(prompt)["input_ids"]])
-    out = model.generate(
-        ids,
-        attention_mask=torch.ones_like(ids),
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        pad_token_id=tokenizer.pad_token_id,
-        **kwargs,
+def pair(tiny_tokenizer, shakespeare_text):
+    """A briefly trained target and a weaker draft (another seed, fewer steps), fp32."""
+    target = train_briefly(
+        _ids(tiny_tokenizer, make_tiny_model(len(tiny_tokenizer))),
+        tiny_tokenizer,
+        shakespeare_text,
+        60,
     )
-    return out[0, ids.shape[1] :].tolist()
+    draft = make_tiny_model(len(tiny_tokenizer), seed=1)
+    draft = train_briefly(_ids(tiny_tokenizer, draft), tiny_tokenizer, shakespeare_text, 20)
+    return target, draft
 
 
 @pytest.fixture(scope="module")
-def reference(model, tiny_tokenizer, prompts) -> list[list[int]]:
-    return [plain_generate(model, tiny_tokenizer, p, NEW) for p in prompts]
-
-
-def test_batched_equals_one_at_a_time(model, tiny_tokenizer, prompts):
-    batched = generate_texts(model, tiny_tokenizer, prompts, max_new_tokens=NEW, batch_size=4)
-    single = generate_texts(model, tiny_tokenizer, prompts, max_new_tokens=NEW, batch_size=1)
-    assert batched == single
-    assert all(batched)
-    assert len(set(batched)) >= 4, "outputs too uniform for the test to mean anything"
-
-
-def test_matches_plain_generate_with_prompt_stripped(model, tiny_tokenizer, prompts, reference):
-    preds = generate_texts(model, tiny_tokenizer, prompts, max_new_tokens=NEW, batch_size=4)
-    for prompt, pred, new_ids in zip(prompts, preds, reference):
-        assert len(new_ids) <= NEW
-        assert pred == tiny_tokenizer.decode(new_ids, skip_special_tokens=True).strip()
-        assert not pred.startswith(prompt)
-
-
-def test_max_new_tokens_respected(model, tiny_tokenizer, prompts, reference):
-    preds = generate_texts(model, tiny_tokenizer, prompts, max_new_tokens=3, batch_size=4)
-    for pred, new_ids in zip(preds, reference):
-        assert pred == tiny_tokenizer.decode(new_ids[:3], skip_special_tokens=True).strip()
-    long = generate_texts(model, tiny_tokenizer, prompts, max_new_tokens=NEW, batch_size=4)
-    assert sum(len(p) for p in preds) < sum(len(p) for p in long)
-
-
-def test_stop_strings_cut_the_continuation(model, tiny_tokenizer, prompts, reference):
-    stops = ["\n", ","]
-    preds = generate_texts(
-        model, tiny_tokenizer, prompts, max_new_tokens=NEW, batch_size=4, stop_strings=stops
+def pair_dirs(pair, tiny_tokenizer, tmp_path_factory):
+    root = tmp_path_factory.mktemp("spec")
+    return (
+        _save(pair[0], tiny_tokenizer, root / "target"),
+        _save(pair[1], tiny_tokenizer, root / "draft"),
     )
-    cut = 0
-    for pred, new_ids in zip(preds, reference):
-        raw = tiny_tokenizer.decode(new_ids, skip_special_tokens=True)
-        hits = [raw.find(s) for s in stops if s in raw]
-        expected = raw[: min(hits)] if hits else raw
-        cut += bool(hits)
-        assert pred == expected.strip()
-        assert not any(s in pred for s in stops)
-    assert cut >= 3, "too few outputs hold a stop string for the test to mean anything"
 
 
-def test_stops_at_eos_inside_a_batch(model, tiny_tokenizer, prompts, reference):
-    """A row that ends early is padded while the rest of its batch goes on."""
-    eos = reference[0][4]  # a token the model does produce, promoted to EOS
-    preds = generate_texts(
-        model, tiny_tokenizer, prompts, max_new_tokens=NEW, batch_size=4, eos_token_id=eos
+def _draft(target, tok, draft, dtok=None, n=4):
+    return draft_kwargs(
+        target,
+        tok,
+        draft,
+        dtok or tok,
+        num_tokens=n,
+        schedule="constant",
+        confidence=0.0,
+        where="d",
     )
-    ended = 0
-    for pred, new_ids in zip(preds, reference):
-        end = new_ids.index(eos) + 1 if eos in new_ids else len(new_ids)
-        ended += end < len(new_ids)
-        assert pred == tiny_tokenizer.decode(new_ids[:end], skip_special_tokens=True).strip()
-    assert ended >= 1
 
 
-def test_long_prompts_keep_their_last_tokens(model, tiny_tokenizer, prompts):
-    preds = generate_texts(
-        model, tiny_tokenizer, prompts, max_new_tokens=8, batch_size=4, max_prompt_tokens=4
+def test_greedy_is_identical_with_a_draft_and_with_prompt_lookup(pair, tiny_tokenizer):
+    target, draft = pair
+    plain = generate_texts(target, tiny_tokenizer, PROMPTS, max_new_tokens=NEW, batch_size=1)
+    drafted = generate_texts(
+        target,
+        tiny_tokenizer,
+        PROMPTS,
+        max_new_tokens=NEW,
+        batch_size=1,
+        **_draft(target, tiny_tokenizer, draft),
     )
-    for prompt, pred in zip(prompts, preds):
-        ids = torch.tensor([tiny_tokenizer(prompt)["input_ids"][-4:]])
-        with torch.no_grad():
-            out = model.generate(
-                ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=False
-            )
-        assert pred == tiny_tokenizer.decode(out[0, 4:], skip_special_tokens=True).strip()
-    assert keep_last([1, 5, 6, 7], 3, bos_token_id=1) == [1, 6, 7]
-    assert keep_last([5, 6, 7], 2, bos_token_id=1) == [6, 7]
-    assert keep_last([5, 6], 4, bos_token_id=1) == [5, 6]
+    lookup = generate_texts(
+        target,
+        tiny_tokenizer,
+        PROMPTS,
+        max_new_tokens=NEW,
+        batch_size=1,
+        prompt_lookup_num_tokens=3,
+    )
+    assert drafted == plain and lookup == plain
+    assert len(set(plain)) == len(PROMPTS)  # the prompts matter: not one fixed string
 
 
-def test_padding_side_and_mode_restored(model, tiny_tokenizer, prompts):
-    tiny_tokenizer.padding_side = "right"
-    model.train()
-    try:
-        generate_texts(model, tiny_tokenizer, prompts[:3], max_new_tokens=2, batch_size=2)
-        assert tiny_tokenizer.padding_side == "right"
-        assert model.training
-        with pytest.raises(ValueError):
-            generate_texts(model, tiny_tokenizer, prompts[:2], max_new_tokens=2, not_an_arg=1)
-        assert tiny_tokenizer.padding_side == "right"
-    finally:
-        model.eval()
+def test_acceptance_counts_add_up(pair, tiny_tokenizer):
+    target, draft = pair
+    with count_forwards(target) as target_calls, count_forwards(draft) as draft_calls:
+        records = generate_records(
+            target,
+            tiny_tokenizer,
+            PROMPTS,
+            max_new_tokens=NEW,
+            batch_size=1,
+            draft_counter=draft_calls,
+            **_draft(target, tiny_tokenizer, draft),
+        )
+        stats = acceptance(records)
+        assert stats.target_forwards == target_calls()  # one target forward per round
+        assert stats.proposed == draft_calls()
+    # New tokens as generate returns them, counted independently (EOS included).
+    full = []
+    for p in PROMPTS:
+        ids = tiny_tokenizer(p, return_tensors="pt").input_ids
+        out = target.generate(
+            ids, max_new_tokens=NEW, do_sample=False, pad_token_id=tiny_tokenizer.pad_token_id
+        )
+        full.append(out.shape[1] - ids.shape[1])
+    assert stats.new_tokens == sum(full)
+    assert stats.accepted + stats.target_forwards == stats.new_tokens
+    assert 0 <= stats.accepted <= stats.proposed
+    chunks = [c for r in records for c in r.chunks]
+    proposed = [p for r in records for p in r.proposed]
+    assert all(c - 1 <= p for c, p in zip(chunks, proposed))
+    rounds_1 = [c for c, p in zip(chunks, proposed) if p >= 1]
+    assert stats.by_position[0] == pytest.approx(sum(c > 1 for c in rounds_1) / len(rounds_1))
+    # A plain run is one token per target forward.
+    plain = acceptance(
+        generate_records(target, tiny_tokenizer, PROMPTS, max_new_tokens=NEW, batch_size=1)
+    )
+    assert plain.accepted == 0 and plain.target_forwards == plain.new_tokens == sum(full)
 
 
-def test_invalid_inputs(model, tiny_tokenizer, prompts):
-    assert generate_texts(model, tiny_tokenizer, [], max_new_tokens=4) == []
-    with pytest.raises(LlmkitError, match="max_new_tokens=0"):
-        generate_texts(model, tiny_tokenizer, prompts, max_new_tokens=0)
-    with pytest.raises(LlmkitError, match="prompt 1"):
-        generate_texts(model, tiny_tokenizer, ["hello", ""], max_new_tokens=4)
+@pytest.mark.slow
+def test_a_draft_with_another_tokenizer_is_bridged(pair, tiny_tokenizer, shakespeare_text):
+    target, _ = pair
+    other = train_tokenizer([shakespeare_text[200_000:400_000]], vocab_size=600)
+    draft = train_briefly(
+        _ids(other, make_tiny_model(len(other), seed=2)), other, shakespeare_text, 20
+    )
+    kwargs = _draft(target, tiny_tokenizer, draft, other)
+    assert kwargs["assistant_tokenizer"] is other  # universal assisted generation
+    plain = generate_texts(target, tiny_tokenizer, PROMPTS[:2], max_new_tokens=12, batch_size=1)
+    bridged = generate_texts(
+        target, tiny_tokenizer, PROMPTS[:2], max_new_tokens=12, batch_size=1, **kwargs
+    )
+    assert bridged == plain
+
+
+def test_single_prompt_streams_what_batches_return(
+    pair, pair_dirs, tiny_tokenizer, capsys, tmp_path
+):
+    target, _ = pair
+    expected = generate_texts(
+        target, tiny_tokenizer, PROMPTS[:1], max_new_tokens=NEW, stop_strings=["\n"]
+    )[0]
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(pair_dirs[0]),
+                "--prompt",
+                PROMPTS[0],
+                "--max_new_tokens",
+                str(NEW),
+                "--stop",
+                "\\n",
+                "--show_progress",
+                "false",
+            ]
+        )
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert captured.out == expected + "\n"
+    assert "prefill" in captured.err and "decode" in captured.err
+
+
+def test_many_prompts_write_jsonl(pair, pair_dirs, tiny_tokenizer, capsys, tmp_path):
+    target, _ = pair
+    out = tmp_path / "gen.jsonl"
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(PROMPTS) + "\n\n")
+    args = [
+        "generate",
+        "--model",
+        str(pair_dirs[0]),
+        "--prompts_file",
+        str(prompts),
+        "--max_new_tokens",
+        str(NEW),
+        "--batch_size",
+        "2",
+        "--output",
+        str(out),
+        "--show_progress",
+        "false",
+    ]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = generate_texts(target, tiny_tokenizer, PROMPTS, max_new_tokens=NEW, batch_size=3)
+    assert [r["prompt"] for r in rows] == PROMPTS
+    assert [r["completion"] for r in rows] == expected
+    assert [r["prompt_tokens"] for r in rows] == [len(tiny_tokenizer(p).input_ids) for p in PROMPTS]
+    assert all(0 < r["completion_tokens"] <= NEW and r["seconds"] > 0 for r in rows)
+    capsys.readouterr()
+    assert main(args) == 2  # never overwritten without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_jsonl_messages_go_through_the_chat_template(tiny_model, tiny_tokenizer, tmp_path, capsys):
+    tok = type(tiny_tokenizer).from_pretrained  # a copy with a chat template, saved
+    folder = _save(tiny_model, tiny_tokenizer, tmp_path / "chat")
+    t = tok(folder)
+    t.chat_template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}"
+    )
+    t.save_pretrained(folder)
+    data = tmp_path / "p.jsonl"
+    data.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "hi there"}]})
+        + "\n"
+        + json.dumps({"prompt": "plain text"})
+        + "\n"
+    )
+    out = tmp_path / "o.jsonl"
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(folder),
+                "--prompts_file",
+                str(data),
+                "--output",
+                str(out),
+                "--max_new_tokens",
+                "4",
+                "--show_progress",
+                "false",
+            ]
+        )
+        == 0
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["prompt_tokens"] == len(t("user: hi there\nassistant:").input_ids)
+    assert rows[1]["prompt_tokens"] == len(t("plain text").input_ids)  # text: only with --chat
+
+
+def test_speculative_run_compares_with_plain(pair_dirs, capsys):
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(pair_dirs[0]),
+                "--prompt",
+                PROMPTS[0],
+                "--draft-model",
+                str(pair_dirs[1]),
+                "--compare",
+                "--max_new_tokens",
+                "16",
+                "--show_progress",
+                "false",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "target forwards" in err and "acceptance by draft position" in err
+    assert "completions identical" in err
+    assert ("faster" in err) or ("SLOWER" in err)
+
+
+def test_long_prompt_is_cut_with_a_warning_or_refused(tiny_model_dir, capsys, tmp_path):
+    long = "word " * 400  # above the tiny model's 256 positions
+    out = tmp_path / "x.jsonl"
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(tiny_model_dir),
+                "--prompt",
+                long,
+                "--prompt",
+                "hi",
+                "--max_new_tokens",
+                "4",
+                "--output",
+                str(out),
+                "--show_progress",
+                "false",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "warning: 1 prompt(s) longer than 252 tokens" in err
+    assert json.loads(out.read_text().splitlines()[0])["prompt_tokens"] == 252
+    code = main(
+        [
+            "generate",
+            "--model",
+            str(tiny_model_dir),
+            "--prompt",
+            long,
+            "--no-truncate",
+            "--max_new_tokens",
+            "4",
+            "--output",
+            str(tmp_path / "y.jsonl"),
+            "--show_progress",
+            "false",
+        ]
+    )
+    check_error(code, tmp_path / "y.jsonl", capsys, "prompt 0 has", "--no-truncate")
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--model", "no/such/folder/"], "no/such/folder"),
+        (["--draft-model", "MISSING"], "nodraft not found; check --draft-model"),
+        (["--generation", "{not_an_option: 1}"], "generation.not_an_option"),
+        (["--draft-model", "DRAFT", "--num_beams", "2"], "num_beams=2 with a draft model"),
+        (
+            ["--prompt-lookup", "3", "--prompt", "b", "--batch_size", "2"],
+            "batch_size=2 with a draft",
+        ),
+        (["--compare"], "--compare needs --draft-model"),
+    ],
+)
+def test_bad_generate_input_is_one_line(extra, expected, pair_dirs, capsys, tmp_path):
+    out = tmp_path / "o.jsonl"
+    args = ["generate", "--model", str(pair_dirs[0]), "--prompt", "a", "--output", str(out)]
+    args += ["--show_progress", "false"]
+    named = {"DRAFT": str(pair_dirs[1]), "MISSING": str(tmp_path / "nodraft")}
+    args += [named.get(e, e) for e in extra]
+    check_error(main(args), out, capsys, expected)
+
+
+def test_a_draft_of_the_same_size_but_another_tokenizer_is_refused(
+    pair_dirs, shakespeare_text, tmp_path, capsys
+):
+    other = train_tokenizer([shakespeare_text[300_000:500_000]], vocab_size=512)
+    folder = _save(_ids(other, make_tiny_model(len(other))), other, tmp_path / "d")
+    capsys.readouterr()
+    out = tmp_path / "o.jsonl"
+    code = main(
+        [
+            "generate",
+            "--model",
+            str(pair_dirs[0]),
+            "--prompt",
+            "a",
+            "--draft-model",
+            str(folder),
+            "--output",
+            str(out),
+            "--show_progress",
+            "false",
+        ]
+    )
+    check_error(code, out, capsys, "tokenizer differs from the target's", "same vocabulary size")
+    assert len(other) == 512

@@ -14,9 +14,9 @@ import torch
 from rouge_score import rouge_scorer
 
 from llmkit.errors import LlmkitError
-from llmkit.evaluation.generate import generate_texts, keep_last
 from llmkit.evaluation.metrics import compute_metrics
 from llmkit.evaluation.task_eval import evaluate_task, unpad_shares
+from llmkit.generation.batched import generate_texts, keep_last
 from llmkit.tasks import get_task
 from llmkit.tasks.data import load_task_records
 

@@ -17,9 +17,9 @@ from accelerate.utils import gather_object
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from llmkit.errors import LlmkitError
-from llmkit.evaluation.generate import generate_texts
 from llmkit.evaluation.metrics import METRICS, compute_metrics
 from llmkit.evaluation.report import headline_values
+from llmkit.generation.batched import generate_texts
 from llmkit.models.load import max_positions
 
 if TYPE_CHECKING:

@@ -30,6 +30,9 @@ from llmkit.training.logging import MetricsLog
 from llmkit.training.optim import lr_at, make_optimizer, set_lr
 
 EvalFn = Callable[[torch.nn.Module], dict[str, float]]
+#: (model, micro-batch, target tokens of the global batch) -> that micro-batch's token-sum loss
+#: divided by the count; None is the model's own cross-entropy (distillation passes its own)
+LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -86,6 +89,7 @@ def train(
     collate: Callable[[list], dict[str, torch.Tensor]] = default_collate,
     evaluate: EvalFn | None = None,
     desc: str = "train",
+    loss_fn: LossFn | None = None,
 ) -> TrainResult:
     world, rank = accelerator.num_processes, accelerator.process_index
     global_batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
@@ -152,10 +156,13 @@ def train(
         for i, batch in enumerate(micro):
             sync = i == len(micro) - 1
             with nullcontext() if sync else accelerator.no_sync(model):
-                out = model(**batch, num_items_in_batch=global_targets)
+                if loss_fn is None:
+                    loss = model(**batch, num_items_in_batch=global_targets).loss
+                else:
+                    loss = loss_fn(model, batch, global_targets)
                 # DDP averages gradients over processes; the loss is already a global mean.
-                accelerator.backward(out.loss * world)
-            step_loss += out.loss.detach()
+                accelerator.backward(loss * world)
+            step_loss += loss.detach()
         grad_norm = (
             accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             if cfg.max_grad_norm > 0

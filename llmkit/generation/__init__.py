@@ -1,0 +1,1 @@
+"""Text generation: batched left-padded, streaming and speculative (rank 5: models only)."""
