@@ -71,13 +71,23 @@ def config_command(
 def add_aliases(parser: argparse.ArgumentParser, cls: type) -> None:
     """Short options a config declares as ``cli_aliases = {"task": "task.name", ...}``."""
     for short, dotted in getattr(cls, "cli_aliases", {}).items():
+        kwargs: dict[str, Any] = dict(metavar=dotted.rsplit(".", 1)[-1].upper())
+        if _field_type(cls, dotted) is bool:  # a flag: --fit-only means --fit_only true
+            kwargs = dict(nargs="?", const="true", metavar="BOOL")
         parser.add_argument(
             f"--{short}",
             dest=dotted,
             default=argparse.SUPPRESS,
-            metavar=dotted.rsplit(".", 1)[-1].upper(),
             help=f"short for --{dotted}",
+            **kwargs,
         )
+
+
+def _field_type(cls: type, dotted: str) -> Any:
+    tp: Any = cls
+    for name in dotted.split("."):
+        tp = config_lib.fields_of(tp)[name][1]
+    return tp
 
 
 def add_task_options(parser: argparse.ArgumentParser, cls: type, argv: list[str]) -> None:
@@ -282,6 +292,12 @@ COMMANDS = [
         "fine-tune a model on a task (qa, summarization, ...), fully or with LoRA",
         "llmkit.config.finetune:FinetuneConfig",
         "llmkit.pipelines.finetune:run",
+    ),
+    (
+        "scaling",
+        "plan and train a ladder of pretraining runs, fit the scaling law and predict",
+        "llmkit.config.scaling:ScalingConfig",
+        "llmkit.pipelines.scaling:run",
     ),
 ]
 
