@@ -93,7 +93,7 @@ def _design_n(log_n: np.ndarray) -> np.ndarray:
 
 
 def _minimize_from(
-    starts: np.ndarray, design: np.ndarray, log_loss: np.ndarray, keep: int
+    starts: np.ndarray, design: np.ndarray, log_loss: np.ndarray, keep: int, bounds
 ) -> np.ndarray:
     """L-BFGS-B from the ``keep`` grid points with the lowest objective; the best optimum.
 
@@ -105,10 +105,22 @@ def _minimize_from(
     values = _huber(logsumexp(z, axis=1) - log_loss).sum(axis=1)
     best, best_value = None, np.inf
     for s in starts[np.argsort(values)[:keep]]:
-        res = minimize(_huber_objective, s, args=(design, log_loss), jac=True, method="L-BFGS-B")
+        res = minimize(
+            _huber_objective,
+            s,
+            args=(design, log_loss),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+        )
         if np.isfinite(res.fun) and res.fun < best_value:
             best, best_value = res.x, res.fun
     return best
+
+
+# Exponents stay non-negative (a loss that falls with size); the rest is free.
+BOUNDS_ND = [(None, None)] * 3 + [(0.0, None)] * 2
+BOUNDS_N = [(None, None)] * 2 + [(0.0, None)]
 
 
 def _grid(names: Sequence[str]) -> np.ndarray:
@@ -200,7 +212,7 @@ def fit_approach3(
 
     def solve(idx, starts, k):
         design = _design_nd(np.log(n[idx]), np.log(d[idx]))
-        return _minimize_from(starts, design, np.log(loss[idx]), k)
+        return _minimize_from(starts, design, np.log(loss[idx]), k, BOUNDS_ND)
 
     everything = np.arange(len(loss))
     theta = solve(everything, grid, keep)
@@ -232,7 +244,7 @@ def fit_size(
     grid = _grid(("a", "e", "alpha"))
 
     def solve(idx, starts, k):
-        return _minimize_from(starts, _design_n(np.log(n[idx])), np.log(loss[idx]), k)
+        return _minimize_from(starts, _design_n(np.log(n[idx])), np.log(loss[idx]), k, BOUNDS_N)
 
     theta = solve(np.arange(len(loss)), grid, 32)
     objective = _huber_objective(theta, _design_n(np.log(n)), np.log(loss))[0]
