@@ -24,6 +24,7 @@ def plot_scaling(
     *,
     isoflop: IsoFlopFit | None = None,
     held_out: list[float] = (),
+    holdout_fit: Fit | None = None,
     title: str = "",
 ) -> Path:
     import matplotlib
@@ -46,6 +47,7 @@ def plot_scaling(
     keys = sorted({g[0] for g in groups}) if isoflop is not None else sorted({g[1] for g in groups})
     n_seen = np.geomspace(n.min(), n.max(), 100)
     n_far = np.geomspace(n.max(), n.max() * EXTRAPOLATE, 40)
+    n_all = np.geomspace(n.min(), n.max() * EXTRAPOLATE, 120)
     for i, key in enumerate(keys):
         color = cmap(i / max(1, len(keys) - 1))
         if isoflop is not None:
@@ -60,9 +62,20 @@ def plot_scaling(
             dd = float(np.median(d[sel]))
             ax.plot(n_seen, fit.predict(n_seen, dd), color=color, lw=1.2)
             ax.plot(n_far, fit.predict(n_far, dd), color=color, lw=1.2, ls="--")
+            if holdout_fit is not None:
+                ax.plot(n_all, holdout_fit.predict(n_all, dd), color=color, lw=1, ls=":")
     if fit.law == "size":
         ax.plot(n_seen, fit.predict(n_seen), color="black", lw=1.2, label=_law_label(fit))
         ax.plot(n_far, fit.predict(n_far), color="black", lw=1.2, ls="--", label="extrapolation")
+        if holdout_fit is not None:
+            ax.plot(
+                n_all,
+                holdout_fit.predict(n_all),
+                color="tab:red",
+                lw=1,
+                ls=":",
+                label="fit without the held-out size(s)",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel("final validation loss (nats/token)")

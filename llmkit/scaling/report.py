@@ -68,7 +68,16 @@ def fit_and_write(
     tmp.write_text(json.dumps(result, indent=2, default=float))
     tmp.replace(sweep / "scaling.json")
     held = holdout.get("held_out_sizes", [])
-    plot_scaling(points, fit, sweep / "scaling.png", isoflop=isoflop, held_out=held)
+    holdout_fit = fits.Fit(law, holdout["params"]) if "params" in holdout else None
+    plot_scaling(
+        points,
+        fit,
+        sweep / "scaling.png",
+        isoflop=isoflop,
+        held_out=held,
+        holdout_fit=holdout_fit,
+        title=f"{sweep.name}: {len(points)} points, N = {cfg.grid.parameters} parameters",
+    )
     print_summary(result, fit, sweep)
     return result
 
