@@ -227,3 +227,12 @@ def test_default_recipe_spans_five_sizes_and_tenfold_parameters():
     points = plan_points(cfg.grid, cfg.pretrain, 2048, t.per_device_train_batch_size * 128)
     sizes = sorted({p.n for p in points})
     assert len(sizes) >= 5 and sizes[-1] >= 10 * sizes[0]
+
+
+def test_help_lists_the_sweep_flags(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["scaling", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--plan", "--fit-only", "--budget-flops", "--grid.widths", "--pretrain.train."):
+        assert flag in text

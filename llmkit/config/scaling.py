@@ -67,7 +67,7 @@ class GridConfig:
 
 @dataclass
 class FitConfig:
-    bootstrap: int = option(200, "bootstrap resamples for the 95% intervals (0: none)")
+    bootstrap: int = option(200, "bootstrap resamples for the 95 percent intervals (0: none)")
     holdout: int = option(1, "largest sizes left out of the holdout fit and predicted")
     seed: int = option(0, "seed of the bootstrap resamples")
 
