@@ -65,7 +65,7 @@ def fit_and_write(
         result["budget"] = allocation(cfg.budget_flops, fit, isoflop)
 
     tmp = sweep / "scaling.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=float))
+    tmp.write_text(json.dumps(strict(result), indent=2, allow_nan=False))
     tmp.replace(sweep / "scaling.json")
     held = holdout.get("held_out_sizes", [])
     holdout_fit = fits.Fit(law, holdout["params"]) if "params" in holdout else None
@@ -80,6 +80,19 @@ def fit_and_write(
     )
     print_summary(result, fit, sweep)
     return result
+
+
+def strict(value):
+    """JSON without NaN/Infinity (an unbounded bootstrap interval end becomes null)."""
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def allocation(flops: float, fit, isoflop) -> dict:
