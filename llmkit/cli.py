@@ -12,7 +12,6 @@ import importlib
 import itertools
 import os
 import sys
-import typing
 from typing import Any
 
 from llmkit import config as config_lib
@@ -74,17 +73,24 @@ def config_command(
 
 def add_aliases(parser: argparse.ArgumentParser, cls: type) -> None:
     """Short options a config declares as ``cli_aliases = {"task": "task.name", ...}``."""
-    hints = typing.get_type_hints(cls)
     for short, dotted in getattr(cls, "cli_aliases", {}).items():
-        flag = {"nargs": "?", "const": "true"} if hints.get(dotted) is bool else {}
+        kwargs: dict[str, Any] = dict(metavar=dotted.rsplit(".", 1)[-1].upper())
+        if _field_type(cls, dotted) is bool:  # a flag: --fit-only means --fit_only true
+            kwargs = dict(nargs="?", const="true", metavar="BOOL")
         parser.add_argument(
             f"--{short}",
             dest=dotted,
             default=argparse.SUPPRESS,
-            metavar=dotted.rsplit(".", 1)[-1].upper(),
             help=f"short for --{dotted}",
-            **flag,
+            **kwargs,
         )
+
+
+def _field_type(cls: type, dotted: str) -> Any:
+    tp: Any = cls
+    for name in dotted.split("."):
+        tp = config_lib.fields_of(tp)[name][1]
+    return tp
 
 
 def add_task_options(parser: argparse.ArgumentParser, cls: type, argv: list[str]) -> None:
@@ -342,6 +348,12 @@ COMMANDS = [
         "train a small student (e.g. a draft model) from a teacher: KL to its logits plus CE",
         "llmkit.config.distill:DistillConfig",
         "llmkit.pipelines.distill:run",
+    ),
+    (
+        "scaling",
+        "plan and train a ladder of pretraining runs, fit the scaling law and predict",
+        "llmkit.config.scaling:ScalingConfig",
+        "llmkit.pipelines.scaling:run",
     ),
 ]
 
