@@ -260,3 +260,27 @@ def test_harness_without_lm_eval_installed(tiny_model_dir, tasks_dir, tmp_path):
     err = proc.stderr.strip().splitlines()
     assert err == ["error: --harness needs lm-evaluation-harness: pip install 'llmkit[harness]'"]
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_launch(
+    tiny_model_dir, tiny_model, tiny_tokenizer, tasks_dir, documents, tmp_path
+):
+    """Two gloo processes share the requests; rank 0 alone writes, with one process's numbers."""
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+        "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "llmkit", "evaluate", "--model", str(tiny_model_dir), "--harness", str(tasks_dir),
+        "--output_dir", str(out), "--show_progress", "false",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("results: ") == 1  # only rank 0 reports
+    metrics = json.loads((out / "eval_results.json").read_text())["metrics"]
+    assert metrics["tiny_mc/acc"] == pytest.approx(mc_accuracy(tiny_model, tiny_tokenizer))
+    prefix = lm_eval_prefix_token(tiny_tokenizer)
+    docs = [lm_eval_encode(tiny_tokenizer, d, prefix) for d in documents]
+    ll = sum(rolling_loglikelihood(tiny_model, docs, max_length=256, prefix_token=prefix))
+    nbytes = sum(len(d.encode()) for d in documents)
+    assert metrics["tiny_wikitext/byte_perplexity"] == pytest.approx(math.exp(-ll / nbytes))

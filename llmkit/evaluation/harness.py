@@ -69,7 +69,7 @@ def resolve_tasks(specs: list[str]) -> HarnessTasks:
     for p in paths:
         if not p.exists():
             raise LlmkitError(f"--harness {p}: no such task YAML file or folder")
-    include = sorted({str((p if p.is_dir() else p.parent).resolve()) for p in paths})
+    include = sorted({str(p.resolve()) for p in paths if p.is_dir()})
     names_given = [s for s in specs if not _looks_like_path(s)]
     manager = TaskManager(include_path=include or None, include_defaults=bool(names_given))
 
@@ -77,7 +77,7 @@ def resolve_tasks(specs: list[str]) -> HarnessTasks:
     for spec in specs:
         if _looks_like_path(spec):
             names += _tasks_defined_in(manager, Path(spec).expanduser().resolve())
-            continue
+            continue  # a file is loaded by its path, so its folder need not be indexed
         matched = manager.match_tasks([spec]) if any(c in spec for c in "*?[") else []
         if spec in manager.all_tasks:
             matched = [spec]
@@ -195,16 +195,24 @@ def headline_results(out: dict[str, Any], hashes: dict[str, str]) -> list[dict[s
 
 
 def _tasks_defined_in(manager: Any, path: Path) -> list[str]:
-    """The tasks (and groups) whose YAML is ``path`` or lies in the folder ``path``."""
-    from lm_eval.tasks._index import Kind
+    """The tasks (and groups) in the folder ``path``, or the YAML file ``path`` itself."""
+    from lm_eval.tasks._index import Kind, TaskIndex
 
-    names = [
-        name
-        for name, entry in manager.task_index.items()
-        if entry.yaml_path is not None
-        and entry.kind in (Kind.TASK, Kind.PY_TASK, Kind.GROUP)
-        and (Path(entry.yaml_path).resolve() == path or path in Path(entry.yaml_path).parents)
-    ]
+    if path.is_file():
+        try:
+            entry = TaskIndex.entry_from_path(path)
+        except Exception as e:  # yaml's parse errors, or a file that is no mapping
+            why = " ".join(str(e).split())[:200]
+            raise LlmkitError(f"--harness {path}: not a readable task YAML ({why})") from None
+        names = [str(path)] if entry is not None else []
+    else:
+        names = [
+            name
+            for name, entry in manager.task_index.items()
+            if entry.yaml_path is not None
+            and entry.kind in (Kind.TASK, Kind.PY_TASK, Kind.GROUP)
+            and path in Path(entry.yaml_path).resolve().parents
+        ]
     if not names:
         raise LlmkitError(
             f"--harness {path}: no lm-eval task defined there (a YAML with a `task:` key)"

@@ -140,9 +140,11 @@ def report_for_text(
 ) -> dict[str, Any]:
     """The report of a perplexity run on plain text."""
     window = {"context_length": result.context_length, "stride": result.stride}
-    options = {"options": window | {"method": result.method, "text_column": cfg.text_column}}
+    options = {"options": window | {"text_column": cfg.text_column}}
     scores = {"perplexity": result.metrics}
     if result.method == "rolling":  # each of lm-eval's numbers is a headline of its own
+        options = {"options": {"method": "rolling", "context_length": result.context_length}}
+        options["options"]["text_column"] = cfg.text_column
         rest = {k: v for k, v in result.metrics.items() if k not in ROLLING_HEADLINES}
         scores = {m: {m: result.metrics[m]} for m in ROLLING_HEADLINES}
         scores["perplexity"] |= rest
