@@ -42,6 +42,9 @@ class HarnessConfig:
         None, "examples per task (a number >= 1), or a fraction of each task (< 1); None: all"
     )
     batch_size: int | None = option(None, "requests per forward pass; None: --batch_size")
+    max_length: int | None = option(
+        None, "lm-eval's max_length (tokens per window); None: the model's maximum positions"
+    )
 
 
 @dataclass
@@ -138,8 +141,10 @@ class EvaluateConfig:
                 f"harness.limit must be a whole number of examples or a fraction in (0, 1], "
                 f"got {h.limit}"
             )
-        if h.batch_size is not None and h.batch_size < 1:
-            raise ConfigError(f"harness.batch_size must be >= 1, got {h.batch_size}")
+        for name in ("batch_size", "max_length"):
+            value = getattr(h, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"harness.{name} must be >= 1, got {value}")
         if p.context_length and p.stride and p.stride > p.context_length:
             raise ConfigError(
                 f"perplexity.stride {p.stride} is above perplexity.context_length "

@@ -120,6 +120,7 @@ def evaluate_on_harness(
         num_fewshot=cfg.harness.num_fewshot,
         limit=cfg.harness.limit,
         batch_size=cfg.harness.batch_size or cfg.batch_size,
+        max_length=cfg.harness.max_length,
     )
     if result is None:
         return None
