@@ -138,7 +138,7 @@ class EvaluateConfig:
             raise ConfigError(f"harness.num_fewshot must be >= 0, got {h.num_fewshot}")
         if h.limit is not None and (h.limit <= 0 or (h.limit > 1 and h.limit != int(h.limit))):
             raise ConfigError(
-                f"harness.limit must be a whole number of examples or a fraction in (0, 1], "
+                f"harness.limit must be a whole number of examples or a fraction below 1, "
                 f"got {h.limit}"
             )
         for name in ("batch_size", "max_length"):
