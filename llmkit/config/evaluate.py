@@ -16,11 +16,34 @@ PERPLEXITY = "perplexity"
 
 @dataclass
 class PerplexityConfig:
+    method: str = option(
+        "strided",
+        "strided: documents joined by EOS, overlapping windows (most context per token); "
+        "rolling: lm-eval's loglikelihood_rolling per document, with its word/byte perplexities",
+        choices=("strided", "rolling"),
+    )
     context_length: int | None = option(
         None, "tokens per window; None: the model's maximum positions"
     )
     stride: int | None = option(
         None, "tokens between window starts (= context_length: disjoint); None: half the context"
+    )
+
+
+@dataclass
+class HarnessConfig:
+    tasks: list[str] = option(
+        [],
+        "lm-evaluation-harness tasks or groups (hellaswag,arc_easy), or task YAML files/folders; "
+        "needs pip install 'llmkit[harness]'",
+    )
+    num_fewshot: int | None = option(None, "few-shot examples per prompt; None: the task's own")
+    limit: float | None = option(
+        None, "examples per task (a number >= 1), or a fraction of each task (< 1); None: all"
+    )
+    batch_size: int | None = option(None, "requests per forward pass; None: --batch_size")
+    max_length: int | None = option(
+        None, "lm-eval's max_length (tokens per window); None: the model's maximum positions"
     )
 
 
@@ -53,6 +76,7 @@ class EvaluateConfig:
     max_examples: int | None = option(None, "evaluate only the first N examples (or documents)")
     batch_size: int = option(8, "prompts or perplexity windows per forward pass")
     perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
+    harness: HarnessConfig = field(default_factory=HarnessConfig)
     generation: dict[str, Any] = option(
         {}, "overrides of the task's generation settings, e.g. {max_new_tokens: 32}"
     )
@@ -72,16 +96,17 @@ class EvaluateConfig:
     show_progress: bool = option(True, "show progress bars")
 
     #: short options of the command line: ``--task qa`` for ``--task.name qa``
-    cli_aliases: ClassVar[dict[str, str]] = {"task": "task.name"}
+    cli_aliases: ClassVar[dict[str, str]] = {"task": "task.name", "harness": "harness.tasks"}
 
     def validate(self) -> None:
         """Checks that need no model or data, so mistakes cost nothing; the evaluate pipeline
         checks the names that need the registries (task, metrics) next."""
         if not self.model:
             raise ConfigError("no model: set --model to a saved model folder or a Hub name")
-        if not self.data:
+        if not self.data and not self.harness.tasks:
             raise ConfigError(
-                "no data: set --data to files, folders or globs, or to a Hub dataset name"
+                "no data: set --data to files, folders or globs, or to a Hub dataset name "
+                "(or --harness to lm-eval tasks)"
             )
         self._check_numbers()
         model, out = Path(self.model), self.resolved_output_dir()
@@ -103,6 +128,23 @@ class EvaluateConfig:
             value = getattr(p, name)
             if value is not None and value < 1:
                 raise ConfigError(f"perplexity.{name} must be >= 1, got {value}")
+        if p.method == "rolling" and p.stride is not None:
+            raise ConfigError(
+                "perplexity.stride does not apply to perplexity.method rolling (disjoint "
+                "windows of context_length, as lm-eval scores); drop one of them"
+            )
+        h = self.harness
+        if h.num_fewshot is not None and h.num_fewshot < 0:
+            raise ConfigError(f"harness.num_fewshot must be >= 0, got {h.num_fewshot}")
+        if h.limit is not None and (h.limit <= 0 or (h.limit > 1 and h.limit != int(h.limit))):
+            raise ConfigError(
+                f"harness.limit must be a whole number of examples or a fraction below 1, "
+                f"got {h.limit}"
+            )
+        for name in ("batch_size", "max_length"):
+            value = getattr(h, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"harness.{name} must be >= 1, got {value}")
         if p.context_length and p.stride and p.stride > p.context_length:
             raise ConfigError(
                 f"perplexity.stride {p.stride} is above perplexity.context_length "
@@ -119,4 +161,6 @@ class EvaluateConfig:
         if self.model and not Path(self.model).exists():
             model = str(self.model).replace("/", "--")  # Hub name: org/name -> org--name
         task = Path(self.task.name).stem if self.task.name else PERPLEXITY
+        if not self.data and self.harness.tasks:
+            task = "harness"
         return Path("runs/evaluate") / f"{model}-{task}-{self.split}"

@@ -8,6 +8,7 @@ model.safetensors`` prints), the commit for a Hub name.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,10 @@ def check_model_folder(path: Path, trust_remote_code: bool = False) -> None:
 
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # accelerate launch: this process's GPU
+            from accelerate import PartialState
+
+            return PartialState().device
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LlmkitError(f"device {device}: no CUDA device is available; use --device cpu")

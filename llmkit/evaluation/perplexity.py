@@ -6,6 +6,11 @@ context_length``. Windows start every ``stride`` tokens and each scores only the
 earlier window scored, so every token but the first is scored exactly once, and with the
 most context the stride allows (at least ``context_length - stride`` tokens once the stream
 is long enough). ``stride == context_length`` gives disjoint windows.
+
+:func:`rolling_loglikelihood` scores documents one by one the way lm-evaluation-harness's
+``loglikelihood_rolling`` does, so its numbers can stand beside published ones: a prefix
+token (BOS, else EOS) before each document so its first token is scored too, then disjoint
+windows of ``max_length`` predictions; the last, shorter window keeps a full context.
 """
 
 from __future__ import annotations
@@ -105,6 +110,66 @@ def perplexity(
     )
 
 
+def rolling_windows(n_tokens: int, max_length: int) -> list[_Window]:
+    """lm-eval's rolling windows over ``[prefix] + tokens`` (indices into that sequence).
+
+    The first window reads the prefix and predicts the first ``max_length`` tokens; each
+    later one predicts the next ``max_length`` (or fewer at the end) from the
+    ``max_length`` inputs just before them. Written from lm-eval's documented behaviour
+    (``get_rolling_token_windows`` with ``context_len=1`` and ``make_disjoint_window``),
+    since it exposes the windows only as a generator of token lists.
+    """
+    if n_tokens == 0:
+        return []
+    first = min(max_length, n_tokens)
+    windows = [_Window(start=0, stop=first, first_target=1)]
+    predicted = first
+    while predicted < n_tokens:
+        end = predicted + min(n_tokens - predicted, max_length)
+        windows.append(_Window(start=end - max_length, stop=end, first_target=predicted + 1))
+        predicted = end
+    return windows
+
+
+def rolling_loglikelihood(
+    model: PreTrainedModel,
+    documents: Sequence[Sequence[int]],
+    *,
+    max_length: int,
+    prefix_token: int,
+    batch_size: int = 8,
+    device: torch.device | str | None = None,
+    show_progress: bool = False,
+) -> list[float]:
+    """Total log-likelihood (nats, <= 0) of each tokenized document, as lm-eval scores it."""
+    if max_length < 1:
+        raise LlmkitError(f"max_length={max_length}: must be at least 1")
+    _validate(model, 2, max_length, max_length, batch_size)
+    seqs = [torch.tensor([prefix_token, *doc], dtype=torch.long) for doc in documents]
+    jobs = [(i, w) for i, d in enumerate(documents) for w in rolling_windows(len(d), max_length)]
+    device = torch.device(device) if device is not None else _model_device(model)
+    keep_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+    totals = [0.0] * len(documents)
+    was_training = model.training
+    model.eval()
+    try:
+        with (
+            torch.inference_mode(),
+            tqdm(total=len(jobs), unit="window", desc="rolling", disable=not show_progress) as bar,
+        ):
+            for i in range(0, len(jobs), batch_size):
+                batch = jobs[i : i + batch_size]
+                rows = _score_rows(
+                    model, [seqs[d] for d, _ in batch], [w for _, w in batch], device, keep_logits
+                )
+                for (doc, _), nll in zip(batch, rows):
+                    totals[doc] -= nll
+                bar.update(len(batch))
+    finally:
+        model.train(was_training)
+    return totals
+
+
 def _as_stream(input_ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
     """A 1-D int64 CPU tensor; a (1, N) batch of one is accepted too."""
     ids = torch.as_tensor(input_ids, dtype=torch.long).cpu()
@@ -165,6 +230,18 @@ def _score_batch(
     keep_logits: bool,
 ) -> tuple[float, int]:
     """Summed NLL and count of the new targets of a batch of right-padded windows."""
+    rows = _score_rows(model, [ids] * len(batch), batch, device, keep_logits)
+    return float(sum(rows)), sum(w.stop - w.first_target + 1 for w in batch)
+
+
+def _score_rows(
+    model: PreTrainedModel,
+    seqs: list[torch.Tensor],
+    batch: list[_Window],
+    device: torch.device,
+    keep_logits: bool,
+) -> list[float]:
+    """NLL of the new targets of each window (window ``i`` over ``seqs[i]``), right-padded."""
     width = max(w.stop - w.start for w in batch)
     inputs = torch.zeros(len(batch), width, dtype=torch.long)
     targets = torch.zeros(len(batch), width, dtype=torch.long)
@@ -172,8 +249,8 @@ def _score_batch(
     scored = torch.zeros(len(batch), width, dtype=torch.bool)
     for row, w in enumerate(batch):
         length = w.stop - w.start
-        inputs[row, :length] = ids[w.start : w.stop]
-        targets[row, :length] = ids[w.start + 1 : w.stop + 1]
+        inputs[row, :length] = seqs[row][w.start : w.stop]
+        targets[row, :length] = seqs[row][w.start + 1 : w.stop + 1]
         attention[row, :length] = 1
         scored[row, w.first_target - w.start - 1 : length] = True
 
@@ -193,8 +270,11 @@ def _score_batch(
     picked = logits[mask].float()
     log_probs = torch.log_softmax(picked, dim=-1)
     wanted = targets[:, first_needed:].to(device)[mask]
-    nll = -log_probs.gather(1, wanted.unsqueeze(1)).double().sum()
-    return float(nll), int(mask.sum())
+    nll = -log_probs.gather(1, wanted.unsqueeze(1))[:, 0].double()
+    row_of = mask.nonzero()[:, 0]  # row of each picked target, in the order mask picks them
+    per_row = torch.zeros(len(batch), dtype=torch.double, device=nll.device)
+    per_row.index_add_(0, row_of, nll)
+    return per_row.tolist()
 
 
 def _model_device(model: PreTrainedModel) -> torch.device:

@@ -25,6 +25,7 @@ from llmkit.version import __version__
 
 if TYPE_CHECKING:
     from llmkit.config.evaluate import EvaluateConfig
+    from llmkit.evaluation.harness import HarnessResult
     from llmkit.evaluation.load import LoadedModel
     from llmkit.evaluation.task_eval import TaskEvalResult
     from llmkit.evaluation.text_eval import TextEvalResult
@@ -53,7 +54,13 @@ DISPLAY_NAMES = {
     "f1": "F1",
     "accuracy": "Accuracy",
     "macro_f1": "Macro F1",
+    "word_perplexity": "Word Perplexity",
+    "byte_perplexity": "Byte Perplexity",
+    "bits_per_byte": "Bits per Byte",
 }
+LM_EVAL_URL = "https://github.com/EleutherAI/lm-evaluation-harness"
+#: the numbers a rolling (lm-eval style) perplexity run is quoted by
+ROLLING_HEADLINES = ("perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte")
 
 
 def headline_values(metric: str, values: dict[str, Any]) -> dict[str, float]:
@@ -133,14 +140,22 @@ def report_for_text(
 ) -> dict[str, Any]:
     """The report of a perplexity run on plain text."""
     window = {"context_length": result.context_length, "stride": result.stride}
+    options = {"options": window | {"text_column": cfg.text_column}}
+    scores = {"perplexity": result.metrics}
+    if result.method == "rolling":  # each of lm-eval's numbers is a headline of its own
+        options = {"options": {"method": "rolling", "context_length": result.context_length}}
+        options["options"]["text_column"] = cfg.text_column
+        rest = {k: v for k, v in result.metrics.items() if k not in ROLLING_HEADLINES}
+        scores = {m: {m: result.metrics[m]} for m in ROLLING_HEADLINES}
+        scores["perplexity"] |= rest
     return build_report(
         model=_model_info(loaded),
         task=None,
         data=cfg.data,
         split=cfg.split,
         dataset_config=cfg.dataset_config,
-        scores={"perplexity": result.metrics},
-        configs={"perplexity": {"options": window | {"text_column": cfg.text_column}}},
+        scores=scores,
+        configs=dict.fromkeys(scores, options),
         num_examples=result.num_examples,
         num_tokens=result.num_tokens,
         details={
@@ -182,6 +197,60 @@ def report_for_task(
     )
 
 
+def report_for_harness(cfg: EvaluateConfig, loaded: LoadedModel) -> dict[str, Any]:
+    """The report of a run of lm-eval tasks alone (no --data); add_harness fills it."""
+    return build_report(
+        model=_model_info(loaded),
+        task=None,
+        data=[],
+        split=cfg.split,
+        dataset_config=None,
+        scores={},
+        configs={},
+        num_examples=0,
+        num_tokens=0,
+        details={"dtype": cfg.dtype},
+    )
+
+
+def add_harness(report: dict[str, Any], result: HarnessResult, seconds: float) -> dict[str, Any]:
+    """lm-eval's numbers as rows of ``results`` (with task, version, hash), in the model index.
+
+    lm-eval's own output (per-task results, configs, versions, n-shot) is kept under
+    ``harness`` so nothing it reported is lost.
+    """
+    for row in result.results:
+        report["results"].append(
+            {
+                "task": row["task"],
+                "metric": row["metric"],
+                "value": row["value"],
+                "stderr": row["stderr"],
+                "split": row["dataset"]["split"],
+                "num_examples": row["num_examples"],
+                "num_tokens": None,
+                "dataset": row["dataset"],
+                "config": {
+                    "source": f"lm-eval {result.lm_eval_version}",
+                    "options": {
+                        "num_fewshot": row["num_fewshot"],
+                        "task_version": row["version"],
+                        "task_hash": row["hash"],
+                        "higher_is_better": row["higher_is_better"],
+                    },
+                },
+            }
+        )
+        report["metrics"][f"{row['task']}/{row['metric']}"] = row["value"]
+    report["harness"] = {
+        "lm_eval_version": result.lm_eval_version,
+        "seconds": seconds,
+        **result.raw,
+    }
+    report["model_index"] = model_index(report)
+    return report
+
+
 def save_outputs(
     out: Path,
     cfg: EvaluateConfig,
@@ -211,6 +280,26 @@ def card_eval_results(report: dict[str, Any]) -> list[EvalResult]:
     out = []
     for r in report["results"]:
         config = r["config"]
+        if "task" in r:  # an lm-eval task: its own dataset and task name
+            data = r["dataset"]
+            out.append(
+                EvalResult(
+                    task_type="text-generation",
+                    task_name=r["task"],
+                    dataset_type=data["path"] or r["task"],
+                    dataset_name=r["task"],
+                    dataset_config=data["name"],
+                    dataset_split=data["split"],
+                    metric_type=r["metric"],
+                    metric_name=DISPLAY_NAMES.get(r["metric"], r["metric"]),
+                    metric_value=r["value"],
+                    metric_config=config["source"],
+                    metric_args=config["options"],
+                    source_name=f"lm-evaluation-harness ({config['source']})",
+                    source_url=LM_EVAL_URL,
+                )
+            )
+            continue
         out.append(
             EvalResult(
                 task_type=HUB_TASK_TYPES.get(task or "", "text-generation"),
@@ -257,7 +346,12 @@ def format_table(report: dict[str, Any]) -> str:
     model, dataset = report["model"], report["dataset"]
     header = ("metric", "value", "examples", "tokens")
     rows = [
-        (r["metric"], _number(r["value"]), f"{r['num_examples']:,}", f"{r['num_tokens']:,}")
+        (
+            f"{r['task']}/{r['metric']}" if "task" in r else r["metric"],
+            _number(r["value"]) + (f" ± {r['stderr']:.4f}" if r.get("stderr") else ""),
+            _count(r["num_examples"]),
+            _count(r["num_tokens"]),
+        )
         for r in report["results"]
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
@@ -267,10 +361,15 @@ def format_table(report: dict[str, Any]) -> str:
             c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
         )
 
-    lines = [
-        f"model: {model['name_or_path']} ({model['fingerprint'][:23]})",
-        f"data:  {', '.join(dataset['sources'])} [{dataset['split']}]"
-        + (f", task {report['task']}" if report["task"] else ""),
+    lines = [f"model: {model['name_or_path']} ({model['fingerprint'][:23]})"]
+    if dataset["sources"]:
+        lines.append(
+            f"data:  {', '.join(dataset['sources'])} [{dataset['split']}]"
+            + (f", task {report['task']}" if report["task"] else "")
+        )
+    if "harness" in report:
+        lines.append(f"lm-eval {report['harness']['lm_eval_version']}: task/metric ± stderr")
+    lines += [
         "",
         line(header),
         line(tuple("-" * w for w in widths)),
@@ -293,6 +392,10 @@ def _number(value: Any) -> str:
     if isinstance(value, float) and math.isfinite(value):
         return f"{value:.4f}"
     return str(value)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "-"
 
 
 def _model_info(loaded: LoadedModel) -> dict[str, Any]:

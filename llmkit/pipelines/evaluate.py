@@ -1,22 +1,27 @@
 """Evaluation: the steps a user would describe, in order.
 
 Read the split, load the model, score it (perplexity on plain text, or a task's metrics on
-generated predictions), then write eval_results.json (and predictions.jsonl) and print a
-table. Nothing is written until every number is computed.
+generated predictions; lm-evaluation-harness tasks with --harness), then write
+eval_results.json (and predictions.jsonl) and print a table. Nothing is written until every
+number is computed.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmkit.config.evaluate import PERPLEXITY, EvaluateConfig
 from llmkit.errors import ConfigError
+from llmkit.evaluation.harness import HarnessTasks, resolve_tasks, run_harness
 from llmkit.evaluation.load import LoadedModel, load_for_evaluation
 from llmkit.evaluation.metrics import METRICS
 from llmkit.evaluation.report import (
+    add_harness,
     format_table,
+    report_for_harness,
     report_for_task,
     report_for_text,
     save_outputs,
@@ -39,15 +44,24 @@ class EvaluateResult:
         return self.report["metrics"]
 
 
-def run(cfg: EvaluateConfig) -> EvaluateResult:
+def run(cfg: EvaluateConfig) -> EvaluateResult | None:
     cfg.validate()
     check_metrics(cfg)
     check_task(cfg)
     out = check_output_dir(cfg.resolved_output_dir(), cfg.overwrite, resuming=False)
+    harness = resolve_tasks(cfg.harness.tasks) if cfg.harness.tasks else None
+    predictions: list[dict] = []
     if cfg.task.name:
-        report, predictions = evaluate_on_task(cfg)
+        report, predictions, loaded = evaluate_on_task(cfg)
+    elif cfg.data:
+        report, loaded = evaluate_on_text(cfg)
     else:
-        report, predictions = evaluate_on_text(cfg), []
+        loaded = load_model(cfg)
+        report = report_for_harness(cfg, loaded)
+    if harness is not None:
+        report = evaluate_on_harness(cfg, loaded, harness, report)
+        if report is None:  # a non-main process of `accelerate launch`: rank 0 writes
+            return None
     path = save_outputs(out, cfg, report, predictions)
     print(f"{format_table(report)}\n\nresults: {path}")
     return EvaluateResult(out, report)
@@ -94,7 +108,26 @@ def check_task(cfg: EvaluateConfig) -> None:
         raise ConfigError("task.options given without a task: set --task or drop them")
 
 
-def evaluate_on_text(cfg: EvaluateConfig) -> dict[str, Any]:
+def evaluate_on_harness(
+    cfg: EvaluateConfig, loaded: LoadedModel, harness: HarnessTasks, report: dict[str, Any]
+) -> dict[str, Any] | None:
+    """lm-evaluation-harness's tasks on the loaded model; its numbers join the report."""
+    start = time.perf_counter()
+    result = run_harness(
+        loaded.model,
+        loaded.tokenizer,
+        harness,
+        num_fewshot=cfg.harness.num_fewshot,
+        limit=cfg.harness.limit,
+        batch_size=cfg.harness.batch_size or cfg.batch_size,
+        max_length=cfg.harness.max_length,
+    )
+    if result is None:
+        return None
+    return add_harness(report, result, time.perf_counter() - start)
+
+
+def evaluate_on_text(cfg: EvaluateConfig) -> tuple[dict[str, Any], LoadedModel]:
     """Perplexity: read the split's documents, load the model, score the stream."""
     texts = load_texts(
         cfg.data,
@@ -112,11 +145,12 @@ def evaluate_on_text(cfg: EvaluateConfig) -> dict[str, Any]:
         stride=cfg.perplexity.stride,
         batch_size=cfg.batch_size,
         show_progress=cfg.show_progress,
+        method=cfg.perplexity.method,
     )
-    return report_for_text(cfg, loaded, result)
+    return report_for_text(cfg, loaded, result), loaded
 
 
-def evaluate_on_task(cfg: EvaluateConfig) -> tuple[dict[str, Any], list[dict]]:
+def evaluate_on_task(cfg: EvaluateConfig) -> tuple[dict[str, Any], list[dict], LoadedModel]:
     """Task metrics: read the split's records, load the model, generate and score."""
     task = get_task(cfg.task.name, cfg.task.options)
     records = load_task_records(task, cfg.data, cfg.split, dataset_config=cfg.dataset_config)
@@ -134,7 +168,7 @@ def evaluate_on_task(cfg: EvaluateConfig) -> tuple[dict[str, Any], list[dict]]:
         metric_options=cfg.metric_options,
         show_progress=cfg.show_progress,
     )
-    return report_for_task(cfg, loaded, result), result.predictions
+    return report_for_task(cfg, loaded, result), result.predictions, loaded
 
 
 def load_model(cfg: EvaluateConfig) -> LoadedModel:
