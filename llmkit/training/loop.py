@@ -30,6 +30,9 @@ from llmkit.training.logging import MetricsLog
 from llmkit.training.optim import lr_at, make_optimizer, set_lr
 
 EvalFn = Callable[[torch.nn.Module], dict[str, float]]
+# Called after each validation pass with (step, metrics), e.g. to report to a tuner; an
+# exception it raises (a pruned trial) ends training and goes through to the caller.
+OnEvaluate = Callable[[int, dict[str, float]], None]
 
 
 @dataclass
@@ -86,6 +89,7 @@ def train(
     collate: Callable[[list], dict[str, torch.Tensor]] = default_collate,
     evaluate: EvalFn | None = None,
     desc: str = "train",
+    on_evaluate: OnEvaluate | None = None,
 ) -> TrainResult:
     world, rank = accelerator.num_processes, accelerator.process_index
     global_batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
@@ -123,7 +127,7 @@ def train(
     )
     eval_metrics: dict[str, float] = {}
     if evaluate is not None and start_step == 0:
-        eval_metrics = _evaluate(model, evaluate, 0, log, accelerator)
+        eval_metrics = _evaluate(model, evaluate, 0, log, accelerator, on_evaluate)
 
     bar = tqdm(
         total=cfg.max_steps,
@@ -206,7 +210,7 @@ def train(
             and done % cfg.eval_steps == 0
             and done != cfg.max_steps
         ):
-            eval_metrics = _evaluate(model, evaluate, done, log, accelerator)
+            eval_metrics = _evaluate(model, evaluate, done, log, accelerator, on_evaluate)
         if cfg.save_steps and done % cfg.save_steps == 0 and done != cfg.max_steps:
             checkpoint.save_checkpoint(
                 accelerator, output_dir, done, {"tokens_seen": tokens_seen}, cfg.save_total_limit
@@ -214,7 +218,7 @@ def train(
     bar.close()
     run_seconds = time.perf_counter() - run_start
     if evaluate is not None:
-        eval_metrics = _evaluate(model, evaluate, cfg.max_steps, log, accelerator)
+        eval_metrics = _evaluate(model, evaluate, cfg.max_steps, log, accelerator, on_evaluate)
     if log:
         log.close()
     return TrainResult(
@@ -228,7 +232,12 @@ def train(
 
 
 def _evaluate(
-    model: torch.nn.Module, evaluate: EvalFn, step: int, log: MetricsLog | None, accelerator
+    model: torch.nn.Module,
+    evaluate: EvalFn,
+    step: int,
+    log: MetricsLog | None,
+    accelerator,
+    on_evaluate: OnEvaluate | None = None,
 ) -> dict[str, float]:
     model.eval()
     metrics = evaluate(model)
@@ -238,4 +247,11 @@ def _evaluate(
     summary = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
     if accelerator.is_main_process:
         tqdm.write(f"step {step}: {summary}")  # above the progress bar, not through it
+    if on_evaluate is not None:
+        try:
+            on_evaluate(step, metrics)
+        except BaseException:
+            if log:
+                log.close()
+            raise
     return metrics
