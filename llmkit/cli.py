@@ -136,6 +136,7 @@ def add_trial_options(parser: argparse.ArgumentParser, cls: type, argv: list[str
         return
     own = frozenset(config_lib.fields_of(cls))
     add_config_options(parser.add_argument_group("options of every trial"), trial, "", own)
+    add_aliases(parser, trial)
     add_task_options(parser, trial, argv)
 
 

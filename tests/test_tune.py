@@ -248,13 +248,11 @@ def test_shipped_spaces_fit_their_recipes():
 
 
 def finetune_options(tmp_path: Path, model: Path) -> list[str]:
-    """conftest's finetune options (aliases spelled out), on 48 embedded QA records."""
+    """conftest's finetune options (with its --model and --data), on 48 embedded QA records."""
     lines = (REPO / "data" / "tasks" / "qa" / "train.jsonl").read_text().splitlines()[:48]
     data = tmp_path / "qa.jsonl"
     data.write_text("\n".join(lines) + "\n")
-    args = finetune_args(tmp_path / "unused", model, data)[3:]
-    names = {"--model": "--model.name_or_path", "--data": "--data.train_files"}
-    return [names.get(a, a) for a in args]
+    return finetune_args(tmp_path / "unused", model, data)[3:]
 
 
 @pytest.mark.slow
