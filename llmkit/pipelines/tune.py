@@ -56,13 +56,13 @@ def run(job: TuneJob) -> optuna.Study:
     local = study_lib.storage_kind(settings) != "url"
     storage = None if local else study_lib.open_storage(settings, out)  # fails before writing
     out.mkdir(parents=True, exist_ok=True)
+    save_settings(job, out)
     storage = storage or study_lib.open_storage(settings, out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # each trial prints its own line
     name = settings.study or out.resolve().name
     study = study_lib.open_study(settings, storage, name, pruner)
     for number in study_lib.recover_dead_workers(study):
         print(f"trial {number}: its worker died; it will be run again as a new trial")
-    save_settings(job, out)
 
     while (trial := study_lib.next_trial(study, settings.trials, out, local)) is not None:
         run_trial(study, trial, plan, out)
@@ -132,9 +132,10 @@ def check_study_dir(out: Path) -> None:
     """The study folder is new, or a study's (perhaps another worker's that is just starting)."""
     if out.exists() and not out.is_dir():
         raise LlmkitError(f"output_dir {out} is a file; choose a folder for the study")
-    ours = {SETTINGS_FILE, study_lib.JOURNAL_FILE, study_lib.SQLITE_FILE, "trials"}
+    # A worker that is just creating the study may have written only these (and their locks).
+    ours = (SETTINGS_FILE, study_lib.JOURNAL_FILE, study_lib.SQLITE_FILE, "trials", ".")
     names = [p.name for p in out.iterdir()] if out.is_dir() else []
-    foreign = [n for n in names if n not in ours and not n.startswith(".")]
+    foreign = [n for n in names if not n.startswith(ours)]
     if foreign and not (out / SETTINGS_FILE).is_file():
         raise LlmkitError(
             f"output_dir {out} is not empty and holds no study; choose another --output_dir"
