@@ -25,10 +25,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
 
 
-def add_config_options(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+def add_config_options(
+    parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: frozenset = frozenset()
+) -> None:
     repeatable = getattr(cls, "cli_repeatable", ())
     for name, (f, tp) in config_lib.fields_of(cls).items():
         dotted = f"{prefix}{name}"
+        if dotted in skip:
+            continue
         if config_lib.is_section(tp):
             add_config_options(parser, tp, f"{dotted}.")
             continue
@@ -134,6 +138,19 @@ def _named_task(argv: list[str]) -> str | None:
         return None  # the recipe's own error comes when the config is built
     task = values.get("task")
     return str(task["name"]) if isinstance(task, dict) and task.get("name") else None
+
+
+def add_trial_options(parser: argparse.ArgumentParser, cls: type, argv: list[str]) -> None:
+    """A command that runs another command's config (``tune`` runs trials of ``pretrain`` or
+    ``finetune``) takes its options as they are, except those it has itself."""
+    hook = getattr(cls, "cli_trial_config", None)
+    trial = hook(argv) if hook else None
+    if trial is None:
+        return
+    own = frozenset(config_lib.fields_of(cls))
+    add_config_options(parser.add_argument_group("options of every trial"), trial, "", own)
+    add_aliases(parser, trial)
+    add_task_options(parser, trial, argv)
 
 
 def add_plain_commands(sub: argparse._SubParsersAction) -> None:
@@ -355,6 +372,12 @@ COMMANDS = [
         "llmkit.config.scaling:ScalingConfig",
         "llmkit.pipelines.scaling:run",
     ),
+    (
+        "tune",
+        "search hyperparameters of a pretrain or finetune recipe with Optuna (pruning, workers)",
+        "llmkit.config.tune:TuneConfig",
+        "llmkit.pipelines.tune:run",
+    ),
 ]
 
 
@@ -371,6 +394,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         command = config_command(sub, name, _load(config_ref), help, run_ref)
         if argv[:1] == [name]:
             add_task_options(command, _load(config_ref), argv)
+            add_trial_options(command, _load(config_ref), argv)
     add_plain_commands(sub)
     add_data_commands(sub)
     add_inspect_commands(sub)
@@ -385,6 +409,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     }
     if getattr(args, "resume", False):
         overrides["train.resume"] = "auto"
+    if hasattr(args.config_cls, "from_cli"):  # a config that reads the command line its way
+        return args.config_cls.from_cli(args.recipe, overrides)
     return config_lib.build(args.config_cls, args.recipe, overrides)
 
 

@@ -43,7 +43,7 @@ from llmkit.tasks.encode import (
     pad_id,
 )
 from llmkit.training.logging import METRICS_FILE, plot_losses
-from llmkit.training.loop import TrainResult, make_accelerator, tokens_per_step, train
+from llmkit.training.loop import OnEvaluate, TrainResult, make_accelerator, tokens_per_step, train
 from llmkit.training.precision import Settled, settle, step_flops
 from llmkit.training.validation import Validator
 
@@ -59,7 +59,8 @@ class FinetuneResult:
     data: dict[str, dict]  # examples, truncated and dropped per split
 
 
-def run(cfg: FinetuneConfig) -> FinetuneResult:
+def run(cfg: FinetuneConfig, on_evaluate: OnEvaluate | None = None) -> FinetuneResult:
+    """``on_evaluate(step, metrics)`` sees each validation pass (`llmkit tune` prunes there)."""
     cfg.validate()
     task = get_task(cfg.task.name, cfg.task.options)
     check_settings(cfg, task)
@@ -110,6 +111,7 @@ def run(cfg: FinetuneConfig) -> FinetuneResult:
         collate=PadCollate(pad_id(tokenizer)),
         evaluate=with_copy_score(validator, tokenizer, cfg),
         desc="finetune",
+        on_evaluate=on_evaluate,
     )
     best = validator.restore_best(model)
     save_model(accelerator, model, tokenizer, out)

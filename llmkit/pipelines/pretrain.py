@@ -24,6 +24,7 @@ from llmkit.outputs import check_output_dir, greedy_sample, save_model, start_ou
 from llmkit.pipelines.push import push_run
 from llmkit.training.logging import METRICS_FILE, plot_losses
 from llmkit.training.loop import (
+    OnEvaluate,
     TrainResult,
     make_accelerator,
     process_state,
@@ -42,7 +43,8 @@ class PretrainResult:
     sample: str
 
 
-def run(cfg: PretrainConfig) -> PretrainResult:
+def run(cfg: PretrainConfig, on_evaluate: OnEvaluate | None = None) -> PretrainResult:
+    """``on_evaluate(step, metrics)`` sees each validation pass (`llmkit tune` prunes there)."""
     cfg.validate()
     resuming = cfg.train.resume != "no"
     out = check_output_dir(cfg.output_dir, cfg.overwrite, resuming)
@@ -89,7 +91,14 @@ def run(cfg: PretrainConfig) -> PretrainResult:
         return metrics
 
     result = train(
-        model, train_set, cfg.train, out, accelerator, evaluate=evaluate, desc="pretrain"
+        model,
+        train_set,
+        cfg.train,
+        out,
+        accelerator,
+        evaluate=evaluate,
+        desc="pretrain",
+        on_evaluate=on_evaluate,
     )
     save_model(accelerator, model, data.tokenizer, out)
 

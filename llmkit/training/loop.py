@@ -33,6 +33,9 @@ EvalFn = Callable[[torch.nn.Module], dict[str, float]]
 #: (model, micro-batch, target tokens of the global batch) -> that micro-batch's token-sum loss
 #: divided by the count; None is the model's own cross-entropy (distillation passes its own)
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+# Called after each validation pass with (step, metrics), e.g. to report to a tuner; an
+# exception it raises (a pruned trial) ends training and goes through to the caller.
+OnEvaluate = Callable[[int, dict[str, float]], None]
 
 
 @dataclass
@@ -90,6 +93,7 @@ def train(
     evaluate: EvalFn | None = None,
     desc: str = "train",
     loss_fn: LossFn | None = None,
+    on_evaluate: OnEvaluate | None = None,
 ) -> TrainResult:
     world, rank = accelerator.num_processes, accelerator.process_index
     global_batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
@@ -127,7 +131,7 @@ def train(
     )
     eval_metrics: dict[str, float] = {}
     if evaluate is not None and start_step == 0:
-        eval_metrics = _evaluate(model, evaluate, 0, log, accelerator)
+        eval_metrics = _evaluate(model, evaluate, 0, log, accelerator, on_evaluate)
 
     bar = tqdm(
         total=cfg.max_steps,
@@ -213,7 +217,7 @@ def train(
             and done % cfg.eval_steps == 0
             and done != cfg.max_steps
         ):
-            eval_metrics = _evaluate(model, evaluate, done, log, accelerator)
+            eval_metrics = _evaluate(model, evaluate, done, log, accelerator, on_evaluate)
         if cfg.save_steps and done % cfg.save_steps == 0 and done != cfg.max_steps:
             checkpoint.save_checkpoint(
                 accelerator, output_dir, done, {"tokens_seen": tokens_seen}, cfg.save_total_limit
@@ -221,7 +225,7 @@ def train(
     bar.close()
     run_seconds = time.perf_counter() - run_start
     if evaluate is not None:
-        eval_metrics = _evaluate(model, evaluate, cfg.max_steps, log, accelerator)
+        eval_metrics = _evaluate(model, evaluate, cfg.max_steps, log, accelerator, on_evaluate)
     if log:
         log.close()
     return TrainResult(
@@ -235,7 +239,12 @@ def train(
 
 
 def _evaluate(
-    model: torch.nn.Module, evaluate: EvalFn, step: int, log: MetricsLog | None, accelerator
+    model: torch.nn.Module,
+    evaluate: EvalFn,
+    step: int,
+    log: MetricsLog | None,
+    accelerator,
+    on_evaluate: OnEvaluate | None = None,
 ) -> dict[str, float]:
     model.eval()
     metrics = evaluate(model)
@@ -245,4 +254,11 @@ def _evaluate(
     summary = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
     if accelerator.is_main_process:
         tqdm.write(f"step {step}: {summary}")  # above the progress bar, not through it
+    if on_evaluate is not None:
+        try:
+            on_evaluate(step, metrics)
+        except BaseException:
+            if log:
+                log.close()
+            raise
     return metrics
