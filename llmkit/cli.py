@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import importlib
 import itertools
+import logging
 import os
 import sys
 from typing import Any
@@ -414,8 +415,17 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return config_lib.build(args.config_cls, args.recipe, overrides)
 
 
+def quiet_library_noise() -> None:
+    """torchao, once installed, is imported by transformers' model loading and logs its
+    missing GPU kernels and a torch pytree deprecation on every run: noise that would break
+    the one-line error of a bad input. Real warnings of other libraries still show."""
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    quiet_library_noise()
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args, unknown = parser.parse_known_args(argv)

@@ -19,19 +19,25 @@ import pytest
 import torch
 from conftest import check_error
 from huggingface_hub.repocard_data import model_index_to_eval_results
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ["HF_HUB_OFFLINE"] = "1"
-
-from lm_eval.api.instance import Instance  # noqa: E402
-from lm_eval.models.huggingface import HFLM  # noqa: E402
-from lm_eval.utils import get_rolling_token_windows, make_disjoint_window  # noqa: E402
-
-from llmkit.cli import main  # noqa: E402
-from llmkit.evaluation.perplexity import rolling_loglikelihood, rolling_windows  # noqa: E402
-from llmkit.evaluation.text_eval import lm_eval_encode, lm_eval_prefix_token  # noqa: E402
+from llmkit.cli import main
+from llmkit.evaluation.perplexity import rolling_loglikelihood, rolling_windows
+from llmkit.evaluation.text_eval import lm_eval_encode, lm_eval_prefix_token
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """lm-eval here and in the subprocesses of these tests never reaches for the Hub (set per
+    test, so the other test files keep their environment)."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 MC = [
     {"question": "Where is the king? He is in the", "choices": ["castle", "sea", "field"]},
     {"question": "What light through yonder window", "choices": ["sleeps", "breaks", "fell"]},
