@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from llmkit.errors import LlmkitError
+from llmkit.evaluation.report import jsonable
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -145,7 +146,7 @@ def run_harness(
         results=headline_results(out, hashes),
         lm_eval_version=metadata.version("lm_eval"),
         raw={k: out.get(k) for k in ("results", "groups", "versions", "n-shot", "n-samples")}
-        | {"configs": _jsonable(out.get("configs", {}))},
+        | {"configs": jsonable(out.get("configs", {}))},
     )
 
 
@@ -253,13 +254,3 @@ def _share_work_across_processes(lm: Any) -> None:
 
 def _looks_like_path(spec: str) -> bool:
     return spec.endswith((".yaml", ".yml")) or "/" in spec or Path(spec).is_dir()
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)

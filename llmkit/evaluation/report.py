@@ -85,7 +85,7 @@ def metric_config(metric: str, values: dict[str, Any], options: dict[str, Any]) 
         defaults = {p.name: p.default for p in params if p.default is not p.empty}
         effective = defaults | options
         if effective:
-            config["options"] = {k: _jsonable(v) for k, v in effective.items()}
+            config["options"] = {k: jsonable(v) for k, v in effective.items()}
     return config
 
 
@@ -189,7 +189,7 @@ def report_for_task(
             "prompt_tokens": result.num_prompt_tokens,
             "prediction_tokens": result.num_prediction_tokens,
             "truncated_prompts": result.truncated_prompts,
-            "generation": _jsonable(result.generation),
+            "generation": jsonable(result.generation),
             "seconds": result.seconds,
             "examples_per_second": result.num_examples / max(result.seconds, 1e-9),
             "dtype": cfg.dtype,
@@ -418,11 +418,12 @@ def _dataset_type(sources: list[str]) -> str:
     return Path(sources[0]).name if sources else "unknown"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A value as JSON can hold it (tuples as lists, keys as strings, anything else repr)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return repr(value)
