@@ -216,3 +216,14 @@ def test_bad_distill_input_is_one_line(
     out = tmp_path / "out"
     args = _distill(out, teacher_dir, corpus_file, tmp_path / "c", 0.5)
     check_error(main(args + extra), out, capsys, expected)
+
+
+def test_a_distill_recipe_checks_its_hub_section_before_any_work(
+    teacher_dir, corpus_file, tmp_path, capsys
+):
+    """`hub.push` works in distill recipes as in pretrain and finetune ones (the same
+    push at the end of the run), and a bad section fails before the teacher loads."""
+    out = tmp_path / "student"
+    args = _distill(out, teacher_dir, corpus_file, tmp_path / "c", 1.0, "--hub.push", "true")
+    check_error(main(args), out, capsys, "hub.repo_id")
+    check_error(main([*args, "--hub.repo_id", "nons"]), out, capsys, "hub.repo_id 'nons'")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from llmkit.config.schema import option
-from llmkit.config.sections import DataConfig, ModelConfig, TrainConfig
+from llmkit.config.sections import DataConfig, HubConfig, ModelConfig, TrainConfig
 from llmkit.errors import ConfigError
 
 
@@ -30,11 +30,13 @@ class DistillConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
 
     cli_aliases: ClassVar[dict[str, str]] = {}
 
     def validate(self) -> None:
         self.train.validate()
+        self.hub.validate()
         if not self.teacher:
             raise ConfigError("no teacher: pass --teacher (a model folder or Hub name)")
         if not self.data.train_files and not self.data.dataset_name:

@@ -32,6 +32,7 @@ from llmkit.models.load import (
     resolve_config,
 )
 from llmkit.outputs import check_output_dir, greedy_sample, save_model, start_output_dir
+from llmkit.pipelines.push import push_run
 from llmkit.training.distill import distill_loss_fn, distill_validation, teacher_cache_fn
 from llmkit.training.logging import METRICS_FILE, plot_losses, read_metrics
 from llmkit.training.loop import (
@@ -141,6 +142,8 @@ def run(cfg: DistillConfig) -> DistillResult:
         + f"; student perplexity {result.eval_metrics.get('val_ppl', float('nan')):.2f}"
         + f"\nsaved to: {out}\nsample: {sample!r}"
     )
+    if accelerator.is_main_process:
+        push_run(out, cfg.hub)
     return DistillResult(out, result, before, after, cache.folder if cache else None)
 
 
