@@ -280,3 +280,11 @@ def test_a_metric_the_task_does_not_report_is_refused(tmp_path, tiny_model_dir, 
     args = ["tune", "--pipeline", "finetune", "--space", str(space), "--output_dir", str(out)]
     code = main([*args, "--objective", "rouge1", *finetune_options(tmp_path, tiny_model_dir)])
     check_error(code, out, capsys, "--objective 'rouge1'", "val_f1", "val_exact_match")
+
+
+def test_distill_recipes_are_tunable_too(tmp_path):
+    """The distill recipe names its command, and distillation's own keys can be searched."""
+    recipe = REPO / "recipes" / "distill" / "draft.yaml"
+    assert pipeline_name(None, str(recipe)) == "distill"
+    space = write_space(tmp_path, "distill.alpha: {uniform: [0.3, 1.0]}\n")
+    load_space(space, config_class("distill"))

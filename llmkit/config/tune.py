@@ -21,6 +21,7 @@ from llmkit.errors import ConfigError
 TUNABLE: dict[str, tuple[str, str]] = {
     "pretrain": ("llmkit.config.pretrain:PretrainConfig", "llmkit.pipelines.pretrain:run"),
     "finetune": ("llmkit.config.finetune:FinetuneConfig", "llmkit.pipelines.finetune:run"),
+    "distill": ("llmkit.config.distill:DistillConfig", "llmkit.pipelines.distill:run"),
 }
 SAMPLERS = ("tpe", "random", "cmaes", "qmc", "gp")
 PRUNERS = ("median", "hyperband", "none")

@@ -36,6 +36,7 @@ from llmkit.pipelines.push import push_run
 from llmkit.training.distill import distill_loss_fn, distill_validation, teacher_cache_fn
 from llmkit.training.logging import METRICS_FILE, plot_losses, read_metrics
 from llmkit.training.loop import (
+    OnEvaluate,
     TrainResult,
     make_accelerator,
     process_state,
@@ -54,7 +55,8 @@ class DistillResult:
     cache: Path | None
 
 
-def run(cfg: DistillConfig) -> DistillResult:
+def run(cfg: DistillConfig, on_evaluate: OnEvaluate | None = None) -> DistillResult:
+    """``on_evaluate(step, metrics)`` sees each validation pass (`llmkit tune` prunes there)."""
     cfg.validate()
     resuming = cfg.train.resume != "no"
     out = check_output_dir(cfg.output_dir, cfg.overwrite, resuming)
@@ -126,6 +128,7 @@ def run(cfg: DistillConfig) -> DistillResult:
         accelerator,
         evaluate=evaluate,
         desc="distill",
+        on_evaluate=on_evaluate,
         loss_fn=loss_fn,
     )
     save_model(accelerator, student, data.tokenizer, out)
