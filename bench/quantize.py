@@ -25,7 +25,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from llmkit.data.tokenizer import train_tokenizer
-from llmkit.export.compare import PROMPTS
+from llmkit.export.compare import PROMPTS, greedy_texts
 from llmkit.models.presets import PRESETS
 from llmkit.pipelines.quantize import run as quantize
 
@@ -68,22 +68,12 @@ def build(preset: str, text: str, steps: int, folder: Path) -> Path:
 
 @torch.inference_mode()
 def decode_speed(model, tokenizer, new_tokens: int) -> float:
-    """Greedy tokens per second, batch 1, over the first two prompts (after a warm-up)."""
+    """Greedy tokens per second, batch 1, over the fixed prompts (best of two passes)."""
     model.eval()
     best = 0.0
     for _ in range(2):
-        start, total = time.perf_counter(), 0
-        for prompt in PROMPTS[:2]:
-            ids = tokenizer(prompt, return_tensors="pt").input_ids
-            out = model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            total += out.shape[1] - ids.shape[1]
+        start = time.perf_counter()
+        total = sum(len(ids) for ids in greedy_texts(model, tokenizer, new_tokens))
         best = max(best, total / (time.perf_counter() - start))
     return best
 

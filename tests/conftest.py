@@ -85,6 +85,20 @@ def tiny_model(tiny_tokenizer):
 
 
 @pytest.fixture(scope="session")
+def trained_tiny_dir(tmp_path_factory, tiny_tokenizer, shakespeare_text) -> Path:
+    """A tiny Llama trained 30 steps, saved with its tokenizer: logits that depend on the
+    weights (for checks that a converted model still computes the same)."""
+    model = make_tiny_model(len(tiny_tokenizer))
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(model.config, name, getattr(tiny_tokenizer, name))
+    train_briefly(model, tiny_tokenizer, shakespeare_text, steps=30)
+    path = tmp_path_factory.mktemp("trained")
+    model.save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_model, tiny_tokenizer) -> Path:
     """The tiny model and its tokenizer as a saved model folder: a base model to fine-tune."""
     path = tmp_path_factory.mktemp("tiny-model")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import check_error, make_tiny_model, train_briefly
+from conftest import check_error
 from gguf import GGUFReader
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -20,15 +21,10 @@ TEXTS = [*PROMPTS, "  leading spaces\n\n\ttabs and 1234567890", "ROMEO:\nBut sof
 
 
 @pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory, tiny_tokenizer, shakespeare_text) -> Path:
-    """A briefly trained tiny Llama with a chat template: logits that depend on the weights."""
-    model = make_tiny_model(len(tiny_tokenizer))
-    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
-        setattr(model.config, name, getattr(tiny_tokenizer, name))
-    train_briefly(model, tiny_tokenizer, shakespeare_text, steps=30)
-    path = tmp_path_factory.mktemp("trained")
-    model.save_pretrained(path)
-    tiny_tokenizer.save_pretrained(path)
+def trained_dir(tmp_path_factory, trained_tiny_dir) -> Path:
+    """conftest's briefly trained tiny Llama with a chat template added."""
+    path = tmp_path_factory.mktemp("trained-chat") / "model"
+    shutil.copytree(trained_tiny_dir, path)
     tok = AutoTokenizer.from_pretrained(path)
     tok.chat_template = DEFAULT_CHAT_TEMPLATE
     tok.save_pretrained(path)

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import check_error, make_tiny_model, train_briefly
+from conftest import check_error
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from llmkit.cli import main
@@ -18,15 +18,8 @@ PERPLEXITY_TOLERANCE = 0.02
 
 
 @pytest.fixture(scope="module")
-def trained_dir(tmp_path_factory, tiny_tokenizer, shakespeare_text) -> Path:
-    model = make_tiny_model(len(tiny_tokenizer))
-    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
-        setattr(model.config, name, getattr(tiny_tokenizer, name))
-    train_briefly(model, tiny_tokenizer, shakespeare_text, steps=30)
-    path = tmp_path_factory.mktemp("trained")
-    model.save_pretrained(path)
-    tiny_tokenizer.save_pretrained(path)
-    return path
+def trained_dir(trained_tiny_dir) -> Path:
+    return trained_tiny_dir
 
 
 @pytest.fixture(scope="module")
