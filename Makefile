@@ -21,15 +21,16 @@ install: $(STAMP)
 pretrain: install
 	$(BIN)/llmkit pretrain --recipe recipes/pretrain/tiny.yaml --overwrite $(ARGS)
 
-# The base `make finetune` starts from: the tiny model pretrained 10x longer than `make
-# pretrain`, until it copies from its context (see README, "Fine-tuning").
+# The base `make finetune` starts from: the tiny model with 10x the steps of `make pretrain`,
+# long enough to copy from its context (README, "The demo's base model").
 reader: install
 	@echo "Pretraining runs/pretrain-reader (recipes/pretrain/reader.yaml): about 19 minutes" \
 		"on a 2-core CPU; the progress bar's ETA tells yours."
 	$(BIN)/llmkit pretrain --recipe recipes/pretrain/reader.yaml --overwrite $(ARGS)
 
 # Fine-tunes runs/pretrain-reader (made by `make reader` when missing) on the embedded QA
-# set; prints exact match and F1 on the test split before and after.
+# set; prints exact match and F1 on the test split before and after. (ARGS are fine-tuning
+# options, so they are not passed on to the base's pretraining.)
 finetune: install
 	@test -f runs/pretrain-reader/config.json || $(MAKE) reader ARGS=
 	$(BIN)/llmkit finetune --recipe recipes/finetune/qa.yaml --overwrite $(ARGS)
