@@ -8,12 +8,15 @@ is identical to the target's own. Run folders are reused when present (delete ru
 to retrain).
 
     .venv/bin/python bench/speculative.py [--target-steps 300 --draft-steps 300 --prompts 8]
+    .venv/bin/python bench/speculative.py --target runs/pretrain-reader   # draft for your model
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -32,10 +35,13 @@ DRAFT = (
 
 
 def train(args) -> tuple[Path, Path]:
-    target, draft = (
-        RUNS / f"target-{args.preset}-{args.target_steps}",
-        RUNS / f"draft-{args.draft_steps}",
-    )
+    shape = hashlib.sha1(args.draft_config.encode()).hexdigest()[:6]  # another shape, new draft
+    if args.target:  # a model the user already has (e.g. runs/pretrain-reader): draft only
+        target = Path(args.target)
+        draft = RUNS / f"draft-{target.name}-{shape}-{args.draft_steps}"
+    else:
+        target = RUNS / f"target-{args.preset}-{args.target_steps}"
+        draft = RUNS / f"draft-{shape}-{args.draft_steps}"
     common = [
         "--data.train_files",
         str(ROOT / "data/pretrain/corpus.jsonl"),
@@ -44,7 +50,7 @@ def train(args) -> tuple[Path, Path]:
         "--train.per_device_train_batch_size",
         "16",
         "--train.mixed_precision",
-        "bf16",
+        "auto",
         "--train.eval_steps",
         "0",
         "--train.eval_max_batches",
@@ -86,7 +92,7 @@ def train(args) -> tuple[Path, Path]:
                     str(draft),
                     "--overwrite",
                     "--model.config_overrides",
-                    DRAFT,
+                    args.draft_config,
                     "--distill.alpha",
                     "0.9",
                     "--distill.temperature",
@@ -138,8 +144,10 @@ class _null:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="small")
+    p.add_argument("--target", help="an existing model folder to use as the target (no training)")
     p.add_argument("--target-steps", type=int, default=300)
     p.add_argument("--draft-steps", type=int, default=300)
+    p.add_argument("--draft-config", default=DRAFT, help="the draft's model.config_overrides")
     p.add_argument("--prompts", type=int, default=8)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--draft-tokens", type=int, default=5)
@@ -151,7 +159,8 @@ def main() -> None:
     prompts, tok = qa_prompts(args.prompts), target.tokenizer
     print(
         f"target {target.parameters:,} params, draft {draft.parameters:,}; {len(prompts)} QA "
-        f"prompts, greedy, {args.new_tokens} new tokens, batch 1, fp32 (machine shared, busy)"
+        f"prompts, greedy, {args.new_tokens} new tokens, batch 1, fp32; load average "
+        f"{os.getloadavg()[0]:.1f} (timings assume an otherwise idle machine)"
     )
     dk = draft_kwargs(
         target.model,
