@@ -35,10 +35,12 @@ BF16_MARGIN = 1.10
 #: figures: a run compiles only when even these pay back.
 COMPILE_SECONDS = {"cpu": 50.0, "cuda": 60.0}
 COMPILE_SPEEDUP = {"cpu": 1.10, "cuda": 1.30}
-#: the share of the probe's throughput an eager training step reaches (tiny preset on this
-#: 2-core CPU: ~4,600 tokens/s x 6 x 4.2M weights = 116 GFLOP/s against a probe of about
-#: 190); only sizes a run for the compile rule
-EAGER_MFU = 0.6
+#: the share of the probe's throughput an eager training step reaches, by precision; only
+#: sizes a run for the compile rule. Tiny preset, 300 steps on a 2-core AMD EPYC
+#: (bench/pretrain_throughput.py): fp32 3,815 tokens/s x 6 x 4.25M weights = 97 GFLOP/s of a
+#: 197 probe (0.49); bf16 5,850 -> 149 of 444 (0.34). A single 0.6 had estimated the 3,000-step
+#: reader run at 583 s; it took 1,132 s.
+EAGER_MFU = {"no": 0.5, "fp16": 0.35, "bf16": 0.35}
 
 
 @dataclass
@@ -196,7 +198,7 @@ def settle(train: TrainConfig, *, flops_per_step: float) -> Settled:
             peak = (probe.bf16_gflops if precision == "bf16" else probe.fp32_gflops) * 1e9
         else:
             peak = 400e12  # a modern GPU's dense bf16 order of magnitude; only sizes the run
-        eager = train.max_steps * flops_per_step / (peak * EAGER_MFU)
+        eager = train.max_steps * flops_per_step / (peak * EAGER_MFU[precision])
         compile_on = "true" if compile_pays(eager, device) else "false"
         need = COMPILE_SECONDS[device] / (1 - 1 / COMPILE_SPEEDUP[device])
         compile_reason = (
