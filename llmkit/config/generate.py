@@ -56,6 +56,12 @@ class GenerateConfig:
     overwrite: bool = option(False, "replace an existing output file")
     dtype: str = option("float32", "weights' precision", choices=("float32", "bfloat16", "float16"))
     device: str = option("auto", "cpu, cuda, cuda:1, ...; auto: cuda when available")
+    int8_kernel: str = option(
+        "auto",
+        "an int8-dynamic folder of llmkit quantize on a CPU: auto decodes on fbgemm, torchao "
+        "keeps torchao's slower kernel",
+        choices=("auto", "torchao"),
+    )
     trust_remote_code: bool = option(False, "allow model code from the Hub (off: safe loading)")
     show_progress: bool = option(True, "show progress bars")
 

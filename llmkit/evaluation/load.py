@@ -18,6 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from llmkit.config import ModelConfig
 from llmkit.data.tokenizer import load_tokenizer
 from llmkit.errors import LlmkitError
+from llmkit.export.int8_kernels import use_fast_int8
 from llmkit.models.load import build_model, count_parameters, loading_bar
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -31,6 +32,8 @@ class LoadedModel:
     name_or_path: str
     fingerprint: str
     parameters: int
+    #: torchao int8-dynamic layers whose one-token calls run on fbgemm (llmkit quantize folders)
+    fast_int8_layers: int = 0
 
 
 def load_for_evaluation(
@@ -40,10 +43,12 @@ def load_for_evaluation(
     device: str = "auto",
     trust_remote_code: bool = False,
     show_progress: bool = True,
+    int8_kernel: str = "auto",
 ) -> LoadedModel:
     """Model and tokenizer in eval mode on ``device``; safetensors only unless remote code.
 
-    A LoRA adapter folder (``llmkit finetune --peft lora``) loads onto its base model.
+    A LoRA adapter folder (``llmkit finetune --peft lora``) loads onto its base model. An int8
+    folder of ``llmkit quantize`` decodes on fbgemm on a CPU unless ``int8_kernel="torchao"``.
     """
     from llmkit.models.peft import adapter_base, is_adapter_dir, load_adapter_model
 
@@ -64,6 +69,7 @@ def load_for_evaluation(
             )
             model = build_model(model_cfg, tokenizer, seed=0)
     model.to(device=resolve_device(device), dtype=DTYPES[dtype]).eval()
+    fast = use_fast_int8(model) if int8_kernel == "auto" and dtype == "float32" else 0
     weights = fingerprint(name_or_path, model)
     if adapter:
         base = adapter_base(name_or_path)
@@ -74,6 +80,7 @@ def load_for_evaluation(
         name_or_path=name_or_path,
         fingerprint=weights,
         parameters=count_parameters(model),
+        fast_int8_layers=fast,
     )
 
 

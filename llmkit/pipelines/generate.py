@@ -42,6 +42,7 @@ class GenerateResult:
     plain: Throughput | None = None  # --compare: the same prompts without drafting
     identical: bool | None = None  # --compare: the same completions
     output: Path | None = None
+    fast_int8_layers: int = 0  # int8 layers decoding on fbgemm (an llmkit quantize folder)
 
     @property
     def speedup(self) -> float | None:
@@ -102,7 +103,7 @@ def run(cfg: GenerateConfig) -> GenerateResult:
 
     torch.manual_seed(cfg.seed)
     records = generate(cfg, target, texts, settings, draft, streaming)
-    result = GenerateResult(records, Throughput(records))
+    result = GenerateResult(records, Throughput(records), fast_int8_layers=target.fast_int8_layers)
     if cfg.speculative:
         result.acceptance = acceptance(records)
     if cfg.compare:
@@ -133,6 +134,7 @@ def load(cfg: GenerateConfig, name: str, role: str = "model") -> LoadedModel:
             device=cfg.device,
             trust_remote_code=cfg.trust_remote_code,
             show_progress=cfg.show_progress,
+            int8_kernel=cfg.int8_kernel,
         )
     except LlmkitError as e:
         if role == "model":
@@ -250,6 +252,11 @@ def summary(cfg: GenerateConfig, result: GenerateResult) -> str:
         lines.append(
             f"plain decoding: {result.plain.tokens_per_s:,.1f} tokens/s; speculative is "
             f"{verdict}; completions {same}"
+        )
+    if result.fast_int8_layers:
+        lines.append(
+            f"int8: {result.fast_int8_layers} torchao int8-dynamic layers decode on fbgemm "
+            "(one-token calls; --int8_kernel torchao to keep torchao's)"
         )
     if result.output:
         lines.append(f"wrote {result.output}")

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from transformers import AutoModelForCausalLM
@@ -20,6 +21,7 @@ from llmkit.cards import CardInfo, write_card
 from llmkit.errors import LlmkitError
 from llmkit.evaluation.text_eval import evaluate_text, load_texts
 from llmkit.export.compare import PROMPTS, compare_logits, greedy_texts
+from llmkit.export.int8_kernels import use_fast_int8
 from llmkit.export.quantize import METHODS, check_method, folder_size, load_quantized
 from llmkit.export.source import check_source, load_source, saved_folder
 from llmkit.models.load import count_parameters, describe
@@ -51,7 +53,8 @@ def run(
         quantized.save_pretrained(tmp, safe_serialization=True)
         source.tokenizer.save_pretrained(tmp)
         reloaded = AutoModelForCausalLM.from_pretrained(str(tmp)).eval()  # plain loading
-        report = compare(source, reloaded, method, texts)
+        fast = use_fast_int8(reloaded)  # as llmkit generate runs it on this CPU
+        report = compare(source, reloaded, method, texts) | {"fast_int8_layers": fast}
         report["size_bytes"] = folder_size(tmp)
         _card(tmp, target.name, source, method, report)
         (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n")
@@ -67,17 +70,20 @@ def run(
 
 def compare(source, quantized, method: str, texts: list[str] | None) -> dict:
     ids = [source.tokenizer(p)["input_ids"] for p in PROMPTS]
-    greedy = greedy_texts(source.model, source.tokenizer)
+    logits = compare_logits(source.model, quantized, ids)  # also warms both models up
+    (greedy, original_speed), (outputs, speed) = timed_greedy(
+        [source.model, quantized], source.tokenizer
+    )
     report = {
         "method": method,
         "torchao_config": METHODS[method],
         "source": source.description,
         "float32_bytes": 4 * count_parameters(source.model),
-        **compare_logits(source.model, quantized, ids),
-        "greedy_match": sum(
-            a == b for a, b in zip(greedy, greedy_texts(quantized, source.tokenizer))
-        ),
+        **logits,
+        "greedy_match": sum(a == b for a, b in zip(greedy, outputs)),
         "prompts": len(PROMPTS),
+        "decode_tokens_per_s_original": original_speed,
+        "decode_tokens_per_s": speed,
     }
     if texts:
         before = evaluate_text(source.model, source.tokenizer, texts).metrics["perplexity"]
@@ -86,6 +92,18 @@ def compare(source, quantized, method: str, texts: list[str] | None) -> dict:
             perplexity_original=before, perplexity=after, perplexity_change=after / before - 1
         )
     return report
+
+
+def timed_greedy(models: list, tokenizer, repeats: int = 3) -> list[tuple[list[list[int]], float]]:
+    """Each model's greedy outputs on the sample prompts (batch 1) and new tokens per second,
+    the best of ``repeats`` passes taken in turns (a shared CPU swings by a fifth)."""
+    outputs, best = [None] * len(models), [0.0] * len(models)
+    for _ in range(repeats):
+        for i, model in enumerate(models):
+            start = time.perf_counter()
+            outputs[i] = greedy_texts(model, tokenizer)
+            best[i] = max(best[i], sum(map(len, outputs[i])) / (time.perf_counter() - start))
+    return list(zip(outputs, best))
 
 
 def check_output_folder(out: str, overwrite: bool) -> Path:
@@ -110,6 +128,14 @@ def format_report(r: dict) -> str:
         f"(float32 {r['float32_bytes'] / 2**20:.2f} MiB)",
         f"  logits max rel diff {r['max_rel_diff']:.3g}, top-1 agreement {r['top1_agreement']:.1%}",
         f"  greedy outputs     {r['greedy_match']}/{r['prompts']} prompts identical",
+        f"  decode (batch 1)   {r['decode_tokens_per_s']:.1f} tokens/s, float32 "
+        f"{r['decode_tokens_per_s_original']:.1f} "
+        f"({r['decode_tokens_per_s'] / r['decode_tokens_per_s_original']:.2f}x); "
+        + (
+            f"{r['fast_int8_layers']} layers decode on fbgemm"
+            if r["fast_int8_layers"]
+            else "torchao kernels"
+        ),
     ]
     if "perplexity" in r:
         lines.append(

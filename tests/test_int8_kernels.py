@@ -1,0 +1,76 @@
+"""fbgemm for the one-token calls of torchao int8-dynamic layers: same weights, same answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+from llmkit.cli import main
+from llmkit.export.int8_kernels import Int8DynamicLinear, has_vnni, use_fast_int8
+from llmkit.export.quantize import load_quantized
+
+
+def int8_dynamic_linear(in_features: int, out_features: int) -> torch.nn.Linear:
+    torch.manual_seed(0)
+    holder = torch.nn.Sequential(torch.nn.Linear(in_features, out_features))
+    quantize_(holder, Int8DynamicActivationInt8WeightConfig())
+    return holder[0]
+
+
+@torch.inference_mode()
+def test_a_one_token_call_is_the_int8_product_of_torchaos_weights():
+    layer = int8_dynamic_linear(64, 96)
+    fast = Int8DynamicLinear(layer)
+    x = torch.randn(1, 1, 64)
+    # independently: torch's own dynamic uint8 quantization of x times torchao's int8 weights
+    weight = layer.weight.qdata.float() * layer.weight.scale.reshape(-1, 1)
+    xq = torch.quantize_per_tensor_dynamic(x, torch.quint8, reduce_range=not has_vnni())
+    expected = xq.dequantize() @ weight.T + layer.bias
+    got = fast(x)
+    assert got.shape == (1, 1, 96)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4 * expected.abs().max().item())
+    # and it approximates the float layer as closely as torchao's own kernel does
+    exact = x @ weight.T + layer.bias
+    scale = exact.abs().max()
+    assert (got - exact).abs().max() / scale < 2e-2
+    assert (layer(x) - exact).abs().max() / scale < 2e-2
+
+
+@torch.inference_mode()
+def test_calls_with_several_tokens_stay_on_torchaos_kernel():
+    """Per-call activation scales would be coarse across a prompt: torchao's per-token path."""
+    layer = int8_dynamic_linear(64, 96)
+    fast = Int8DynamicLinear(layer)
+    for shape in [(1, 7, 64), (3, 1, 64)]:
+        x = torch.randn(*shape)
+        assert torch.equal(fast(x), layer(x))
+
+
+def test_only_int8_dynamic_layers_are_swapped(trained_tiny_dir):
+    dynamic = load_quantized(trained_tiny_dir, "int8-dynamic")
+    linears = sum(isinstance(m, torch.nn.Linear) for m in dynamic.model.layers.modules())
+    assert use_fast_int8(dynamic) == linears == 14  # 2 layers x (4 attention + 3 MLP)
+    assert isinstance(dynamic.model.layers[1].mlp.down_proj, Int8DynamicLinear)
+    assert type(dynamic.lm_head) is torch.nn.Linear, "the float output head is left alone"
+    assert use_fast_int8(load_quantized(trained_tiny_dir, "int8-weight")) == 0
+
+
+@pytest.mark.slow
+def test_generate_decodes_a_quantize_folder_on_fbgemm(tmp_path, trained_tiny_dir, capsys):
+    out = tmp_path / "int8"
+    args = ["quantize", str(trained_tiny_dir), "--method", "int8-dynamic", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "14 layers decode on fbgemm" in printed
+    args = ["generate", "--model", str(out), "--prompt", "To be, or not to be", "--max_new_tokens"]
+    args += ["12", "--show_progress", "false"]
+    completions = {}
+    for kernel in ("auto", "torchao"):
+        assert main([*args, "--int8_kernel", kernel]) == 0
+        captured = capsys.readouterr()
+        fbgemm = "int8: 14 torchao int8-dynamic layers decode on fbgemm" in captured.err
+        assert fbgemm == (kernel == "auto"), captured.err
+        completions[kernel] = captured.out
+    assert completions["auto"].strip(), "it generated text"
+    assert completions["auto"] == completions["torchao"], "greedy output kept on this model"
