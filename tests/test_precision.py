@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 from conftest import pretrain_args
 
@@ -98,3 +99,19 @@ def test_a_run_saves_and_reports_what_auto_chose(tmp_path, probe_cache, corpus_f
     assert saved["train"]["torch_compile"] == "false"
     card = (out / "README.md").read_text()
     assert "auto: training matmuls bf16 369 vs fp32 150 GFLOP/s" in card
+
+
+def test_a_deterministic_run_turns_on_torchs_deterministic_algorithms(
+    tmp_path, corpus_file, capsys
+):
+    """Compiled CPU training repeats bit for bit only in this mode (measured: README)."""
+    out = tmp_path / "run"
+    args = pretrain_args(out, corpus_file, tmp_path / "cache", "--train.max_steps", "2")
+    try:
+        assert main([*args, "--train.deterministic", "true"]) == 0
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+    saved = yaml.safe_load((out / "llmkit_config.yaml").read_text())
+    assert saved["train"]["deterministic"] is True

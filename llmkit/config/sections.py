@@ -128,6 +128,11 @@ class TrainConfig:
         choices=("auto", "true", "false"),
     )
     seed: int = option(42, "seed for initialisation and data order")
+    deterministic: bool = option(
+        False,
+        "bit-for-bit repeatable runs (torch.use_deterministic_algorithms, process-wide): "
+        "compiled CPU training otherwise sums some gradients in a varying order",
+    )
     logging_steps: int = option(10, "steps between logged training metrics")
     eval_steps: int = option(100, "steps between validation passes (0: only at the end)")
     eval_max_batches: int | None = option(None, "cap on validation batches per pass")

@@ -2,7 +2,8 @@
 
 Load the model (a LoRA run merged first), quantize its linear layers with torchao, save it
 to a temporary folder, load that back with plain ``from_pretrained`` and compare it with the
-original (logits, greedy outputs on fixed prompts, and perplexity when --data is given);
+original (logits, greedy outputs on fixed prompts and their decode tokens/s, with int8-dynamic
+decoding on fbgemm as ``llmkit generate`` runs it, and perplexity when --data is given);
 then rename the folder into place with quantize_report.json.
 """
 
