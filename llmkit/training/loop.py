@@ -58,9 +58,9 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
     # group) so several runs with different settings can share one notebook or test session.
     AcceleratorState._reset_state(reset_partial_state=False)
     if cfg.deterministic:
-        # Inductor lowers accumulating index_put (the embedding's backward) to parallel atomic
-        # adds, whose float sums vary run to run; in this mode it falls back to aten's sorted
-        # kernel. warn_only: ops with no deterministic version warn instead of failing.
+        # compiled CPU runs differed run to run (measured), most likely Inductor's parallel
+        # atomic adds for accumulating index_put (the embedding's backward), which this mode
+        # sends to aten's sorted kernel. warn_only: ops without one warn instead of failing.
         torch.use_deterministic_algorithms(True, warn_only=True)
     return Accelerator(
         cpu=not torch.cuda.is_available(),
