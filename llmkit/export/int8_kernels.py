@@ -18,6 +18,7 @@ the point of that method.
 from __future__ import annotations
 
 import warnings
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -56,6 +57,7 @@ class Int8DynamicLinear(torch.nn.Module):
         )
 
 
+@cache  # read once, not once per layer
 def has_vnni() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()
