@@ -1,10 +1,12 @@
 """int8 quantization (``llmkit quantize``) against the float32 model: size, speed, quality.
 
-For each model: size on disk, greedy decode tokens/s on this CPU (batch 1), strided validation
-perplexity (``llmkit evaluate``'s method) and how many greedy outputs on the sample prompts
-equal the float32 model's. The int8-dynamic folder is timed twice: on torchao's own kernel, and
-as `llmkit generate` runs it on a CPU, its one-token decoding calls on fbgemm (same weights;
-perplexity, computed on whole windows, is torchao's either way).
+For each model: size on disk, greedy decode tokens/s on this CPU (batch 1; every decoder timed
+in turns, medians of --repeats passes), strided validation perplexity (``llmkit evaluate``'s
+method) and how many greedy outputs on the sample prompts equal the float32 model's. Each
+int8 folder is timed twice: on torchao's own kernel, and as `llmkit generate` runs it on a
+CPU, int8-dynamic's one-token decoding calls on fbgemm (same weights; perplexity, computed on
+whole windows, is torchao's either way). int8-dynamic is timed with its output head int8
+(`llmkit quantize`'s default) and float (``--keep_head_float``).
 ``torch.ao.quantization.quantize_dynamic`` is timed as a baseline: fbgemm for every call,
 output head included, but its result cannot be saved with save_pretrained.
 
@@ -22,6 +24,7 @@ import argparse
 import contextlib
 import io
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -45,7 +48,8 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and tokens")
     p.add_argument("--steps", type=int, default=60, help="training steps of built models")
-    p.add_argument("--new-tokens", type=int, default=48, help="greedy tokens per prompt timed")
+    p.add_argument("--new-tokens", type=int, default=64, help="greedy tokens per prompt timed")
+    p.add_argument("--repeats", type=int, default=9, help="timed passes of every decoder")
     p.add_argument("--models", nargs="+", default=["tiny", "small"], choices=["tiny", "small"])
     return p.parse_args()
 
@@ -73,71 +77,81 @@ def build(preset: str, text: str, steps: int, folder: Path) -> Path:
     return folder
 
 
+#: (label, quantize --method, keep the head float): the head is int8 by default
+VARIANTS = (
+    ("int8-dynamic", "int8-dynamic", False),
+    ("int8-dynamic, head float", "int8-dynamic", True),
+    ("int8-weight", "int8-weight", False),
+)
+
+
 @torch.inference_mode()
-def decode_speed(model, tokenizer, new_tokens: int) -> float:
-    """Greedy tokens per second, batch 1, over the fixed prompts: a short untimed pass, then
-    the best of three (the first call of a model runs cold, and a shared CPU swings)."""
-    model.eval()
-    greedy_texts(model, tokenizer, 8)
-    best = 0.0
-    for _ in range(3):
-        start = time.perf_counter()
-        total = sum(len(ids) for ids in greedy_texts(model, tokenizer, new_tokens))
-        best = max(best, total / (time.perf_counter() - start))
-    return best
+def decode_speeds(models: dict, tokenizer, new_tokens: int, repeats: int) -> dict[str, list]:
+    """Greedy tokens per second of each model (batch 1, the fixed prompts), ``repeats`` passes
+    taken in turns after an untimed one: this shared CPU swings by a third from pass to pass,
+    and in turns every model sees the same swings."""
+    for model in models.values():
+        greedy_texts(model.eval(), tokenizer, 8)
+    speeds = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            start = time.perf_counter()
+            total = sum(len(ids) for ids in greedy_texts(model, tokenizer, new_tokens))
+            speeds[name].append(total / (time.perf_counter() - start))
+    return speeds
 
 
-def bench_model(label: str, folder: Path, val: tuple, work: Path, new_tokens: int) -> list[dict]:
+def bench_model(label: str, folder: Path, val: tuple, work: Path, args) -> list[dict]:
     """``val``: (files, split, text column) of held-out text in the model's own domain."""
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    original = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    base_speed = decode_speed(original, tokenizer, new_tokens)
-    reference = greedy_texts(original.eval(), tokenizer)
-    print(f"  float32: {base_speed:.1f} tokens/s", flush=True)
-    rows, ppl = [], None
-    for method in METHODS:
-        with contextlib.redirect_stdout(io.StringIO()):
-            report = quantize(str(folder), str(work / f"{label}-{method}"), method, False, *val)
-        ppl = report["perplexity_original"]
-        model = AutoModelForCausalLM.from_pretrained(work / f"{label}-{method}")
-        speed = decode_speed(model, tokenizer, new_tokens)
-        print(f"  {method}: {speed:.1f} tokens/s", flush=True)
-        rows.append(
-            dict(
-                model=label,
-                method=f"{method} (torchao)",
-                size=report["size_bytes"],
-                speed=speed,
-                ratio=speed / base_speed,
-                ppl=report["perplexity"],
-                change=report["perplexity_change"],
-                greedy=f"{report['greedy_match']}/{report['prompts']}",
-            )
-        )
-        if use_fast_int8(model):  # what `llmkit generate` does with this folder on a CPU
-            speed = decode_speed(model, tokenizer, new_tokens)
-            print(f"  {method} + fbgemm decoding: {speed:.1f} tokens/s", flush=True)
-            same = sum(a == b for a, b in zip(reference, greedy_texts(model, tokenizer)))
-            rows.append(
-                dict(rows[-1], method=f"{method} (decode on fbgemm)", speed=speed,
-                     ratio=speed / base_speed, greedy=f"{same}/{len(PROMPTS)}")
-            )  # fmt: skip
-    dyn = torch.ao.quantization.quantize_dynamic(original, {torch.nn.Linear}, dtype=torch.qint8)
-    speed = decode_speed(dyn, tokenizer, new_tokens)
-    rows.append(
-        dict(model=label, method="quantize_dynamic (torch.ao, not saveable)", size=None,
-             speed=speed, ratio=speed / base_speed, ppl=None, change=None, greedy="-")
-    )  # fmt: skip
+    original = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     size = sum(f.stat().st_size for f in folder.glob("*.safetensors"))
-    base = dict(model=label, method="float32", size=size, speed=base_speed, ratio=1.0, ppl=ppl,
-                change=0.0, greedy=f"{len(PROMPTS)}/{len(PROMPTS)}")  # fmt: skip
-    return [base, *rows]
+    models = {"float32": original}
+    everyone = f"{len(PROMPTS)}/{len(PROMPTS)}"
+    rows = {"float32": dict(size=size, ppl=None, change=0.0, greedy=everyone)}
+    for name, method, keep_head in VARIANTS:
+        with contextlib.redirect_stdout(io.StringIO()):
+            out = work / f"{label}-{name}".replace(" ", "_").replace(",", "")
+            report = quantize(str(folder), str(out), method, False, *val, keep_head_float=keep_head)
+        rows["float32"]["ppl"] = report["perplexity_original"]
+        quality = dict(size=report["size_bytes"], ppl=report["perplexity"],
+                       change=report["perplexity_change"], head=report["head"])  # fmt: skip
+        models[f"{name} (torchao)"] = AutoModelForCausalLM.from_pretrained(out).eval()
+        rows[f"{name} (torchao)"] = dict(quality, greedy=f"{report['greedy_match']}/{len(PROMPTS)}")
+        fast = AutoModelForCausalLM.from_pretrained(out).eval()
+        if use_fast_int8(fast):  # what `llmkit generate` does with this folder on a CPU
+            models[f"{name} (decode on fbgemm)"] = fast
+            rows[f"{name} (decode on fbgemm)"] = dict(quality)
+    models["quantize_dynamic (torch.ao, not saveable)"] = torch.ao.quantization.quantize_dynamic(
+        original, {torch.nn.Linear}, dtype=torch.qint8
+    )
+    rows["quantize_dynamic (torch.ao, not saveable)"] = dict(size=None, ppl=None, change=None)
+    reference = greedy_texts(original, tokenizer)
+    for name, row in rows.items():
+        if "greedy" not in row:
+            same = sum(a == b for a, b in zip(reference, greedy_texts(models[name], tokenizer)))
+            row["greedy"] = f"{same}/{len(PROMPTS)}"
+    print(f"  timing {len(models)} decoders in turns, {args.repeats} passes ...", flush=True)
+    speeds = decode_speeds(models, tokenizer, args.new_tokens, args.repeats)
+    base = statistics.median(speeds["float32"])
+    return [
+        dict(
+            row,
+            model=label,
+            method=name,
+            speed=statistics.median(speeds[name]),
+            ratio=statistics.median(speeds[name]) / base,
+            best=max(speeds[name]) / max(speeds["float32"]),
+        )  # fmt: skip
+        for name, row in rows.items()
+    ]
 
 
 def main() -> None:
     args = parse_args()
     steps = 40 if args.quick else args.steps
-    new_tokens = 16 if args.quick else args.new_tokens
+    if args.quick:
+        args.new_tokens, args.repeats = 16, 3
     text = TEXT.read_text()
     train, held_out = text[: int(len(text) * 0.9)], text[int(len(text) * 0.9) :]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -162,22 +176,24 @@ def main() -> None:
                 )
                 print(f"  {time.perf_counter() - start:.0f} s", flush=True)
                 held = ([str(val)], "validation", "text")
-            rows += bench_model(label, folder, held, work, new_tokens)
+            rows += bench_model(label, folder, held, work, args)
             print_table(rows)  # so far: the small model takes a while
 
 
 def print_table(rows: list[dict]) -> None:
-    head = f"{'model':<22} {'method':<42} {'MiB':>7} {'tok/s':>7} {'x fp32':>7} "
-    head += f"{'val ppl':>9} {'ppl change':>10} {'greedy':>7}"
+    head = f"{'model':<22} {'method':<48} {'head':<6} {'MiB':>7} {'tok/s':>7} {'x fp32':>7} "
+    head += f"{'best x':>7} {'val ppl':>9} {'ppl change':>10} {'greedy':>7}"
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
         size = f"{r['size'] / 2**20:7.2f}" if r["size"] else f"{'-':>7}"
         ppl = f"{r['ppl']:9.3f}" if r["ppl"] else f"{'-':>9}"
         change = f"{r['change']:+10.2%}" if r["change"] is not None else f"{'-':>10}"
+        kind = r.get("head", "float" if r["method"] == "float32" else "int8").split()[0]
         print(
-            f"{r['model']:<22} {r['method']:<42} {size} {r['speed']:7.1f} {r['ratio']:6.2f}x "
-            f"{ppl} {change} {r['greedy']:>7}"
+            f"{r['model']:<22} {r['method']:<48} {kind:<6} {size} {r['speed']:7.1f} "
+            f"{r['ratio']:6.2f}x {r['best']:6.2f}x {ppl} {change} {r['greedy']:>7}"
         )
+    print("tok/s and x fp32: medians of the timed passes; best x: best pass over best pass")
 
 
 if __name__ == "__main__":

@@ -240,6 +240,11 @@ def add_export_commands(sub: argparse._SubParsersAction) -> None:
     quantize.add_argument(
         "--data", nargs="+", default=None, help="text files/folder: perplexity before and after"
     )
+    quantize.add_argument(
+        "--keep_head_float",
+        action="store_true",
+        help="leave the output head in float (default: int8 too, unless tied to the embeddings)",
+    )
     quantize.add_argument("--split", default="validation", help="split of --data to score")
     quantize.add_argument("--text_column", default="text", help="text column of tabular --data")
     quantize.add_argument(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import make_tiny_model
+from torch.nn import Parameter
 from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
 from llmkit.cli import main
 from llmkit.export.int8_kernels import Int8DynamicLinear, has_vnni, use_fast_int8
-from llmkit.export.quantize import load_quantized
+from llmkit.export.quantize import head_precision, load_quantized
 
 
 def int8_dynamic_linear(in_features: int, out_features: int) -> torch.nn.Linear:
@@ -50,10 +52,33 @@ def test_calls_with_several_tokens_stay_on_torchaos_kernel():
 def test_only_int8_dynamic_layers_are_swapped(trained_tiny_dir):
     dynamic = load_quantized(trained_tiny_dir, "int8-dynamic")
     linears = sum(isinstance(m, torch.nn.Linear) for m in dynamic.model.layers.modules())
-    assert use_fast_int8(dynamic) == linears == 14  # 2 layers x (4 attention + 3 MLP)
+    assert linears == 14  # 2 layers x (4 attention + 3 MLP)
+    assert use_fast_int8(dynamic) == linears + 1, "and the output head"
     assert isinstance(dynamic.model.layers[1].mlp.down_proj, Int8DynamicLinear)
-    assert type(dynamic.lm_head) is torch.nn.Linear, "the float output head is left alone"
+    assert isinstance(dynamic.lm_head, Int8DynamicLinear)
     assert use_fast_int8(load_quantized(trained_tiny_dir, "int8-weight")) == 0
+
+
+def test_a_float_head_is_left_alone(trained_tiny_dir):
+    kept = load_quantized(trained_tiny_dir, "int8-dynamic", quantize_head=False)
+    assert head_precision(kept, quantize_head=False) == "float (--keep_head_float)"
+    assert use_fast_int8(kept) == 14
+    assert type(kept.lm_head) is torch.nn.Linear and type(kept.lm_head.weight) is Parameter
+
+
+def test_a_head_tied_to_the_embeddings_stays_float(tmp_path):
+    tied = make_tiny_model(300)
+    tied.config.tie_word_embeddings = True
+    tied.tie_weights()
+    tied.save_pretrained(tmp_path)
+    model = load_quantized(tmp_path, "int8-dynamic")
+    assert head_precision(model, quantize_head=True) == "float (tied to the input embeddings)"
+    assert model.lm_head.weight is model.model.embed_tokens.weight, "still tied"
+    assert type(model.model.layers[0].mlp.up_proj.weight).__name__ == "Int8Tensor"
+    x = torch.tensor([[1, 2, 3]])
+    with torch.inference_mode():
+        diff = (model(x).logits - tied(x).logits).abs().max()
+    assert 0 < diff < 0.05, "int8 layers, same embeddings and head"
 
 
 @pytest.mark.slow
@@ -62,14 +87,14 @@ def test_generate_decodes_a_quantize_folder_on_fbgemm(tmp_path, trained_tiny_dir
     args = ["quantize", str(trained_tiny_dir), "--method", "int8-dynamic", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "14 layers decode on fbgemm" in printed
+    assert "15 layers decode on fbgemm" in printed
     args = ["generate", "--model", str(out), "--prompt", "To be, or not to be", "--max_new_tokens"]
     args += ["12", "--show_progress", "false"]
     completions = {}
     for kernel in ("auto", "torchao"):
         assert main([*args, "--int8_kernel", kernel]) == 0
         captured = capsys.readouterr()
-        fbgemm = "int8: 14 torchao int8-dynamic layers decode on fbgemm" in captured.err
+        fbgemm = "int8: 15 torchao int8-dynamic layers decode on fbgemm" in captured.err
         assert fbgemm == (kernel == "auto"), captured.err
         completions[kernel] = captured.out
     assert completions["auto"].strip(), "it generated text"

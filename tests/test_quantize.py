@@ -53,8 +53,9 @@ def test_quantized_folder_loads_and_keeps_perplexity(tmp_path, trained_dir, vali
     assert report["perplexity_original"] == pytest.approx(before, rel=1e-6)
     assert report["size_bytes"] == (out / "model.safetensors").stat().st_size
     assert report["size_bytes"] < (trained_dir / "model.safetensors").stat().st_size
-    # int8-dynamic decodes on fbgemm (2 layers x 7 linears), weight-only stays on torchao
-    assert report["fast_int8_layers"] == (14 if method == "int8-dynamic" else 0)
+    # int8-dynamic decodes on fbgemm (2 layers x 7 linears + the head), weight-only on torchao
+    assert report["fast_int8_layers"] == (15 if method == "int8-dynamic" else 0)
+    assert report["head"] == "int8" and type(quantized.lm_head.weight).__name__ == "Int8Tensor"
     assert report["decode_tokens_per_s"] > 0 and report["decode_tokens_per_s_original"] > 0
     mode = stat.S_IMODE((out / "model.safetensors").stat().st_mode)
     assert mode & stat.S_IRGRP, "ordinary permissions, not a private temporary file's"

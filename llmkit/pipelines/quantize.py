@@ -23,7 +23,13 @@ from llmkit.errors import LlmkitError
 from llmkit.evaluation.text_eval import evaluate_text, load_texts
 from llmkit.export.compare import PROMPTS, compare_logits, greedy_texts
 from llmkit.export.int8_kernels import use_fast_int8
-from llmkit.export.quantize import METHODS, check_method, folder_size, load_quantized
+from llmkit.export.quantize import (
+    METHODS,
+    check_method,
+    folder_size,
+    head_precision,
+    load_quantized,
+)
 from llmkit.export.source import check_source, load_source, saved_folder
 from llmkit.models.load import count_parameters, describe
 from llmkit.permissions import ordinary_modes
@@ -40,6 +46,7 @@ def run(
     split: str = "validation",
     text_column: str = "text",
     trust_remote_code: bool = False,
+    keep_head_float: bool = False,
 ) -> dict:
     check_method(method)
     target = check_output_folder(out, overwrite)
@@ -47,7 +54,8 @@ def run(
     texts = load_texts(data, split, text_column) if data else None
     source = load_source(run_dir, trust_remote_code)
     with saved_folder(source, run_dir) as folder:
-        quantized = load_quantized(folder, method, trust_remote_code)
+        quantized = load_quantized(folder, method, trust_remote_code, not keep_head_float)
+    head = head_precision(quantized, not keep_head_float)
 
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
@@ -55,7 +63,7 @@ def run(
         source.tokenizer.save_pretrained(tmp)
         reloaded = AutoModelForCausalLM.from_pretrained(str(tmp)).eval()  # plain loading
         fast = use_fast_int8(reloaded)  # as llmkit generate runs it on this CPU
-        report = compare(source, reloaded, method, texts) | {"fast_int8_layers": fast}
+        report = compare(source, reloaded, method, texts) | {"fast_int8_layers": fast, "head": head}
         report["size_bytes"] = folder_size(tmp)
         _card(tmp, target.name, source, method, report)
         (tmp / REPORT).write_text(json.dumps(report, indent=2) + "\n")
@@ -127,6 +135,7 @@ def format_report(r: dict) -> str:
         f"{r['method']} ({r['torchao_config']}) against {r['source']}:",
         f"  size on disk       {r['size_bytes'] / 2**20:.2f} MiB "
         f"(float32 {r['float32_bytes'] / 2**20:.2f} MiB)",
+        f"  output head        {r['head']}",
         f"  logits max rel diff {r['max_rel_diff']:.3g}, top-1 agreement {r['top1_agreement']:.1%}",
         f"  greedy outputs     {r['greedy_match']}/{r['prompts']} prompts identical",
         f"  decode (batch 1)   {r['decode_tokens_per_s']:.1f} tokens/s, float32 "
@@ -153,8 +162,8 @@ def _card(folder: Path, title: str, source, method: str, report: dict) -> None:
             title=title,
             summary=(
                 f"{source.description} with its linear layers quantized to int8 by torchao "
-                f"({METHODS[method]}); loads with AutoModelForCausalLM.from_pretrained when "
-                "torchao is installed."
+                f"({METHODS[method]}; output head: {report['head']}); loads with "
+                "AutoModelForCausalLM.from_pretrained when torchao is installed."
             ),
             base_model=None,
             method=f"torchao {METHODS[method]} (llmkit quantize --method {method})",
@@ -175,4 +184,5 @@ def from_args(args: argparse.Namespace) -> dict:
         args.split,
         args.text_column,
         args.trust_remote_code,
+        args.keep_head_float,
     )
