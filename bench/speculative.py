@@ -3,10 +3,12 @@
 One invocation: pretrain a target (``small`` preset by default) on the embedded corpus for
 ``--target-steps``, distill a draft from it (``llmkit distill``, 1 layer), then generate greedily
 (128 new tokens, batch 1) on QA prompts (data/tasks/qa: context + question, so prompt lookup
-has text to copy) three ways, printing tokens/s, speedup, acceptance and whether every output
-is identical to the target's own. Run folders are reused when present (delete runs/bench-spec
-to retrain). Training measured on an idle 2-core CPU: target 14 min, draft 10.5 min; the
-generation runs take about a minute.
+has text to copy) three ways, ``--passes`` times in turns, printing median tokens/s, the median
+and range of the per-pass speedups, acceptance, whether every output is identical to the
+target's own, and where a round's time goes (inside the target's forward, inside the draft's,
+and the rest: transformers' own per-round work). Run folders are reused when present (delete
+runs/bench-spec to retrain). Training measured on an idle 2-core CPU: `small` target 9-14 min,
+its draft 10.5-11 min; three passes of the generation runs take 1.5 min.
 
     .venv/bin/python bench/speculative.py [--target-steps 300 --draft-steps 300 --prompts 8]
     .venv/bin/python bench/speculative.py --target runs/pretrain-reader   # draft for your model
@@ -15,9 +17,11 @@ generation runs take about a minute.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -118,9 +122,14 @@ def qa_prompts(n: int) -> list[str]:
     return [f"{r['context']}\nQuestion: {r['question']}\nAnswer:" for r in rows[:n]]
 
 
-def run(label, model, tok, prompts, new, **kwargs):
+def run(model, tok, prompts, new, **kwargs) -> tuple[list, dict]:
+    """Greedy records, and the seconds spent inside the target's and the draft's forwards."""
     draft = kwargs.get("assistant_model")
-    with count_forwards(draft) if draft is not None else _null() as counter:
+    with (
+        timed_forwards(model) as target_s,
+        timed_forwards(draft) as draft_s,
+        count_forwards(draft) if draft is not None else contextlib.nullcontext() as counter,
+    ):
         records = generate_records(
             model,
             tok,
@@ -131,15 +140,30 @@ def run(label, model, tok, prompts, new, **kwargs):
             min_new_tokens=new,
             **kwargs,
         )
-    return label, records
+    return records, {"target": target_s(), "draft": draft_s()}
 
 
-class _null:
-    def __enter__(self):
-        return None
+@contextlib.contextmanager
+def timed_forwards(model):
+    """Seconds inside ``model``'s forward calls while open (0 for no model): what is left of a
+    run's time is transformers' own per-step and per-round work."""
+    spent, start = [0.0], [0.0]
+    if model is None:
+        yield lambda: 0.0
+        return
 
-    def __exit__(self, *exc):
-        return False
+    def before(*_):
+        start[0] = time.perf_counter()
+
+    def after(*_):
+        spent[0] += time.perf_counter() - start[0]
+
+    handles = [model.register_forward_pre_hook(before), model.register_forward_hook(after)]
+    try:
+        yield lambda: spent[0]
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def main() -> None:
@@ -152,7 +176,9 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=8)
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--draft-tokens", type=int, default=5)
+    p.add_argument("--confidence", type=float, default=0.0, help="assistant_confidence_threshold")
     p.add_argument("--lookup", type=int, default=10)
+    p.add_argument("--passes", type=int, default=3, help="passes of every run, taken in turns")
     args = p.parse_args()
     target_dir, draft_dir = train(args)
     target = load_for_evaluation(str(target_dir), show_progress=False)
@@ -160,8 +186,9 @@ def main() -> None:
     prompts, tok = qa_prompts(args.prompts), target.tokenizer
     print(
         f"target {target.parameters:,} params, draft {draft.parameters:,}; {len(prompts)} QA "
-        f"prompts, greedy, {args.new_tokens} new tokens, batch 1, fp32; load average "
-        f"{os.getloadavg()[0]:.1f} (timings assume an otherwise idle machine)"
+        f"prompts, greedy, {args.new_tokens} new tokens, batch 1, fp32, {args.passes} passes "
+        f"in turns; load average {os.getloadavg()[0]:.1f} (timings assume an otherwise idle "
+        "machine)"
     )
     dk = draft_kwargs(
         target.model,
@@ -170,50 +197,68 @@ def main() -> None:
         draft.tokenizer,
         num_tokens=args.draft_tokens,
         schedule="constant",
-        confidence=0.0,
+        confidence=args.confidence,
         where=str(draft_dir),
     )
-    runs = [
-        run("target alone", target.model, tok, prompts, args.new_tokens),
-        run(
-            f"+ distilled draft ({args.draft_tokens}/round)",
+    runs = {
+        "target alone": (target.model, {}),
+        f"+ distilled draft ({args.draft_tokens}/round)": (target.model, dk),
+        f"prompt lookup ({args.lookup})": (
             target.model,
-            tok,
-            prompts,
-            args.new_tokens,
-            **dk,
+            {"prompt_lookup_num_tokens": args.lookup},
         ),
-        run(
-            f"prompt lookup ({args.lookup})",
-            target.model,
-            tok,
-            prompts,
-            args.new_tokens,
-            prompt_lookup_num_tokens=args.lookup,
-        ),
-        run("draft alone", draft.model, tok, prompts, args.new_tokens),
-    ]
-    base = Throughput(runs[0][1]).tokens_per_s
-    reference = [r.completion for r in runs[0][1]]
+        "draft alone": (draft.model, {}),
+    }
+    passes = {label: [] for label in runs}
+    for _ in range(args.passes):  # in turns: every run sees the same swings of a shared CPU
+        for label, (model, kwargs) in runs.items():
+            passes[label].append(run(model, tok, prompts, args.new_tokens, **kwargs))
+    report(passes, args)
+
+
+def report(passes: dict, args) -> None:
+    """Medians over the passes; a speedup is a pass's tokens/s over the same pass's target."""
+    labels = list(passes)
+    speed = {k: [Throughput(records).tokens_per_s for records, _ in v] for k, v in passes.items()}
+    reference = [r.completion for r in passes[labels[0]][0][0]]
     print(
-        f"\n{'run':34} {'tokens/s':>9} {'speedup':>8} {'tok/round':>9} {'accept@1..3':>16}"
-        " identical"
+        f"\n{'run':34} {'tokens/s':>9} {'speedup':>8} {'range':>12} {'tok/round':>9} "
+        f"{'accept@1..3':>16} identical"
     )
-    for label, records in runs:
-        t, a = Throughput(records), acceptance(records)
+    for label in labels:
+        ratios = [s / b for s, b in zip(speed[label], speed[labels[0]])]
+        records = [r for records, _ in passes[label] for r in records]
+        a = acceptance(records)
         pos = " ".join(f"{x:.2f}" for x in a.by_position[:3]) or "-"
-        same = "yes" if [r.completion for r in records] == reference else "no"
-        if label == "draft alone":
-            same = "(other model)"
+        same = all([r.completion for r in rs] == reference for rs, _ in passes[label])
+        same = "(other model)" if label == "draft alone" else ("yes" if same else "no")
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}x"
         print(
-            f"{label:34} {t.tokens_per_s:9.1f} {t.tokens_per_s / base:7.2f}x "
-            f"{a.tokens_per_round:9.2f} {pos:>16} {same}"
+            f"{label:34} {statistics.median(speed[label]):9.1f} "
+            f"{statistics.median(ratios):7.2f}x {spread:>12} {a.tokens_per_round:9.2f} "
+            f"{pos:>16} {same}"
         )
-    d_cost = 1 / Throughput(runs[3][1]).tokens_per_s
-    t_cost = 1 / base
+    ratio = statistics.median(b / d for b, d in zip(speed[labels[0]], speed[labels[3]]))
     print(
-        f"\ndraft cost per token / target cost per token: {d_cost / t_cost:.2f} "
+        f"\ndraft cost per token / target cost per token: {ratio:.2f} "
         "(speculation pays only when tokens/round exceeds 1 + draft_tokens x this ratio)"
+    )
+    # where a round's time goes, median pass of the draft run
+    runs = sorted(passes[labels[1]], key=lambda p: Throughput(p[0]).seconds)
+    records, inside = runs[len(runs) // 2]
+    rounds = acceptance(records).target_forwards
+    total = Throughput(records).seconds
+    other = total - inside["target"] - inside["draft"]
+    alone, alone_inside = sorted(passes[labels[0]], key=lambda p: Throughput(p[0]).seconds)[
+        len(runs) // 2
+    ]
+    alone_rounds = acceptance(alone).target_forwards
+    print(
+        f"per round of the draft run (ms): target forward {1e3 * inside['target'] / rounds:.1f}, "
+        f"draft forwards {1e3 * inside['draft'] / rounds:.1f}, transformers' own work "
+        f"{1e3 * other / rounds:.1f}; target alone per token: forward "
+        f"{1e3 * alone_inside['target'] / alone_rounds:.1f}, the rest "
+        f"{1e3 * (Throughput(alone).seconds - alone_inside['target']) / alone_rounds:.1f}"
     )
 
 
