@@ -46,7 +46,7 @@ def train(args) -> tuple[Path, Path]:
         draft = RUNS / f"draft-{target.name}-{shape}-{args.draft_steps}"
     else:
         target = RUNS / f"target-{args.preset}-{args.target_steps}"
-        draft = RUNS / f"draft-{shape}-{args.draft_steps}"
+        draft = RUNS / f"draft-{target.name}-{shape}-{args.draft_steps}"  # one per target
     common = [
         "--data.train_files",
         str(ROOT / "data/pretrain/corpus.jsonl"),
