@@ -243,15 +243,11 @@ def report(passes: dict, args) -> None:
         f"\ndraft cost per token / target cost per token: {ratio:.2f} "
         "(speculation pays only when tokens/round exceeds 1 + draft_tokens x this ratio)"
     )
-    # where a round's time goes, median pass of the draft run
-    runs = sorted(passes[labels[1]], key=lambda p: Throughput(p[0]).seconds)
-    records, inside = runs[len(runs) // 2]
+    # where a round's time goes, in the median pass of the draft run and of the target alone
+    records, inside = median_pass(passes[labels[1]])
     rounds = acceptance(records).target_forwards
-    total = Throughput(records).seconds
-    other = total - inside["target"] - inside["draft"]
-    alone, alone_inside = sorted(passes[labels[0]], key=lambda p: Throughput(p[0]).seconds)[
-        len(runs) // 2
-    ]
+    other = Throughput(records).seconds - inside["target"] - inside["draft"]
+    alone, alone_inside = median_pass(passes[labels[0]])
     alone_rounds = acceptance(alone).target_forwards
     print(
         f"per round of the draft run (ms): target forward {1e3 * inside['target'] / rounds:.1f}, "
@@ -260,6 +256,11 @@ def report(passes: dict, args) -> None:
         f"{1e3 * alone_inside['target'] / alone_rounds:.1f}, the rest "
         f"{1e3 * (Throughput(alone).seconds - alone_inside['target']) / alone_rounds:.1f}"
     )
+
+
+def median_pass(runs: list) -> tuple:
+    """The (records, seconds inside forwards) of the pass with the median wall time."""
+    return sorted(runs, key=lambda p: Throughput(p[0]).seconds)[len(runs) // 2]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ The output head is quantized too unless asked not to (``TorchAoConfig`` skips it
 in a small model it is a large share of a decoding step (a 4k x 256 head took 0.4 ms of the
 5M ``make pretrain`` model's 1.9 ms of kernels per token once the rest was int8), and its
 perplexity cost is measured in every report. A head tied to the input embeddings stays float:
-transformers keeps tied modules out of the conversion, and the embedding lookup needs floats.
+transformers keeps tied modules out of the conversion.
 """
 
 from __future__ import annotations
