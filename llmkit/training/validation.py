@@ -116,9 +116,10 @@ class Validator:
             return
         self.best_value = value
         self.accelerator.wait_for_everyone()
+        state = trainable_state(self.accelerator, model)  # every process: FSDP2 gathers
         if self.accelerator.is_main_process:
             self.best_dir.mkdir(parents=True, exist_ok=True)
-            save_file(trainable_state(self.accelerator.unwrap_model(model)), self._weights)
+            save_file(state, self._weights)
             info = {"metric": self.best_metric, "value": value}
             (self.best_dir / "best.json").write_text(json.dumps(info))
             ordinary_modes(self.best_dir)
@@ -128,10 +129,7 @@ class Validator:
         """Load the best pass's weights into ``model``; ``{metric, value}`` or None."""
         if self.best_metric is None or not self._weights.is_file():
             return None
-        state = load_file(self._weights)
-        _, unexpected = self.accelerator.unwrap_model(model).load_state_dict(state, strict=False)
-        if unexpected:
-            raise RuntimeError(f"best weights do not match the model: {unexpected[:3]}")
+        load_trainable_state(self.accelerator, model, load_file(self._weights))
         info = json.loads((self.best_dir / "best.json").read_text())
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
@@ -148,10 +146,32 @@ class Validator:
         return json.loads(path.read_text())["value"] if path.is_file() else None
 
 
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """What fine-tuning changes: every parameter for full tuning, the adapters for LoRA."""
-    return {
-        name: p.detach().cpu().contiguous()
-        for name, p in model.named_parameters()
-        if p.requires_grad
-    }
+def trainable_state(accelerator: Accelerator, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """What fine-tuning changes (every parameter for full tuning, the adapters for LoRA), as
+    full tensors on the main process. Called on every process: under FSDP2 a parameter is a
+    DTensor holding this rank's shard, so ``named_parameters()`` alone would save shards;
+    ``get_state_dict`` gathers them (and is the plain ``state_dict()`` otherwise)."""
+    unwrapped = accelerator.unwrap_model(model)
+    trainable = {name for name, p in unwrapped.named_parameters() if p.requires_grad}
+    full = accelerator.get_state_dict(model)
+    return {name: t.detach().cpu().contiguous() for name, t in full.items() if name in trainable}
+
+
+def load_trainable_state(
+    accelerator: Accelerator, model: torch.nn.Module, state: dict[str, torch.Tensor]
+) -> None:
+    """Load full tensors saved by :func:`trainable_state` back into ``model``. Under FSDP2 each
+    rank takes its shard of them (``set_model_state_dict`` with full tensors, as the FSDP2
+    docs prescribe); other models load them directly."""
+    if accelerator.is_fsdp2:
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+        )
+
+        options = StateDictOptions(full_state_dict=True, strict=False)
+        _, unexpected = set_model_state_dict(model, state, options=options)
+    else:
+        _, unexpected = accelerator.unwrap_model(model).load_state_dict(state, strict=False)
+    if unexpected:
+        raise RuntimeError(f"best weights do not match the model: {unexpected[:3]}")
