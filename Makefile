@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.llmkit-installed
 ARGS ?=
 
-.PHONY: install browser pretrain reader finetune evaluate test lint format bench clean
+.PHONY: install browser pretrain reader finetune evaluate test lint format bench device-wheels clean
 
 # Re-installs only when pyproject.toml (or the torch pin) changes.
 $(STAMP): pyproject.toml
@@ -62,6 +62,19 @@ bench: install  # each prints llmkit against a baseline run in the same invocati
 	$(BIN)/python bench/data_throughput.py
 	$(BIN)/python bench/eval_throughput.py
 	$(BIN)/python bench/quantize.py
+
+# Wheels of llmkit's pinned libraries (the versions in .venv) for the lent GPU machine, whose
+# image has torch with CUDA and Python 3.12 but no registry: bench/gpu_check.sh installs them.
+# pyarrow (55 MB) stays out, to keep under the device tool's 64 MiB: the image has its own.
+DEVICE_WHEELS := transformers huggingface.hub hf.xet httpx2 httpcore2 truststore h11 anyio \
+	click regex datasets dill multiprocess fsspec accelerate peft tokenizers safetensors datasketch
+device-wheels: install
+	rm -rf .device/wheels
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		-d .device/wheels $$($(BIN)/python -m pip freeze | \
+		grep -iE '^($(shell echo $(DEVICE_WHEELS) | tr ' ' '|'))==')
+	@du -sh .device/wheels
 
 clean:
 	rm -rf runs .cache .pytest_cache

@@ -41,9 +41,13 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
 
 
 def flops_per_token(model: torch.nn.Module, seq: int) -> float:
-    """6N for the weights touched per token (input embeddings excluded) plus attention."""
+    """6N for the weights multiplied per token (the input embeddings are a lookup, the output
+    head a product even when tied to them) plus attention."""
     c = model.config
     n = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    head = model.get_output_embeddings().weight
+    if head is model.get_input_embeddings().weight:  # tied: counted once above, then removed
+        n += head.numel()
     return 6 * n + 12 * c.num_hidden_layers * c.hidden_size * seq
 
 
