@@ -9,7 +9,7 @@ from torch.nn import Parameter
 from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
 from llmkit.cli import main
-from llmkit.export.int8_kernels import Int8DynamicLinear, has_vnni, use_fast_int8
+from llmkit.export.int8_kernels import Int8DynamicLinear, SharedCall, has_vnni, use_fast_int8
 from llmkit.export.quantize import head_precision, load_quantized
 
 
@@ -57,6 +57,37 @@ def test_only_int8_dynamic_layers_are_swapped(trained_tiny_dir):
     assert isinstance(dynamic.model.layers[1].mlp.down_proj, Int8DynamicLinear)
     assert isinstance(dynamic.lm_head, Int8DynamicLinear)
     assert use_fast_int8(load_quantized(trained_tiny_dir, "int8-weight")) == 0
+
+
+@torch.inference_mode()
+def test_siblings_share_one_call_with_the_same_outputs(trained_tiny_dir):
+    """q/k/v and gate/up take one fbgemm call per token; every output is bit for bit what
+    each layer computes alone, in decoding steps and in the greedy completion."""
+    model = load_quantized(trained_tiny_dir, "int8-dynamic")
+    use_fast_int8(model)
+    members = [m for m in model.modules() if isinstance(m, Int8DynamicLinear)]
+    shared = [m for m in members if m.shared is not None]
+    assert len(shared) == 10, "2 layers x (q, k, v, gate, up)"
+    attention = model.model.layers[0].self_attn
+    assert attention.q_proj.shared[0] is attention.v_proj.shared[0]
+    assert isinstance(attention.q_proj.shared[0], SharedCall)
+    assert model.model.layers[0].mlp.down_proj.shared is None
+
+    prompt = torch.tensor([[5, 17, 42, 9]])
+    steps = {}
+    for sharing in (True, False):
+        if not sharing:
+            for m in shared:
+                m.shared = None
+        out = model.generate(prompt, max_new_tokens=12, do_sample=False, pad_token_id=0)
+        cache, logits = None, []
+        for token in out[0, :8]:
+            step = model(token.view(1, 1), past_key_values=cache, use_cache=True)
+            cache = step.past_key_values
+            logits.append(step.logits)
+        steps[sharing] = (out, torch.cat(logits))
+    assert torch.equal(steps[True][0], steps[False][0])
+    assert torch.equal(steps[True][1], steps[False][1])
 
 
 def test_a_float_head_is_left_alone(trained_tiny_dir):

@@ -13,6 +13,11 @@ in scale (logits 4e-2 off against torchao's 1.4e-2, measured). So fbgemm takes t
 with one token, the decoding steps of batch-1 generation, and torchao's own layer (kept) the rest:
 prefill, batches, perplexity. Weight-only layers are left alone: their float activations are
 the point of that method.
+
+Layers that read the same input (a Llama block's q/k/v projections, its gate/up pair) share one
+fbgemm call over their stacked weights: fbgemm quantizes the activation once per call from that
+input, so each layer's output is the very product it would get alone, for fewer calls per token
+(29 -> 17 on the `make pretrain` model, measured 4-10% faster decoding there).
 """
 
 from __future__ import annotations
@@ -45,16 +50,76 @@ class Int8DynamicLinear(torch.nn.Module):
         # without VNNI, fbgemm's u8 x s8 products are summed in saturating int16 pairs, which is
         # why torch then quantizes activations to 7 bits; with VNNI they sum in int32
         self.reduce_range = not has_vnni()
+        self.shared: tuple[SharedCall, int] | None = None  # set by use_fast_int8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() != x.shape[-1] or x.dtype != torch.float32:
             return self.layer(x)
+        if self.shared is not None:
+            call, index = self.shared
+            return call(x)[index]
         return torch.ops.quantized.linear_dynamic(x, self._packed, self.reduce_range)
 
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, one token: fbgemm"
         )
+
+
+class SharedCall:
+    """One fbgemm call for sibling layers fed the same input, split into their outputs; the
+    last input and its outputs are kept so that each sibling's call after the first is free.
+    The input is recognised by identity (held, so no new tensor can take its place); inference
+    tensors have no version counter to see in-place changes, and the blocks make none between
+    sibling calls."""
+
+    def __init__(self, members: list[Int8DynamicLinear]):
+        qdata = torch.cat([m.layer.weight.qdata for m in members])
+        scale = torch.cat([m.layer.weight.scale.reshape(-1) for m in members])
+        biases = [m.layer.bias for m in members]
+        bias = None if biases[0] is None else torch.cat([b.detach().float() for b in biases])
+        rows = torch.zeros(len(scale), dtype=torch.long)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*quantized tensor creation functions")
+            weight = torch._make_per_channel_quantized_tensor(
+                qdata.contiguous(), scale.double(), rows, 0
+            )
+        self._packed = torch.ops.quantized.linear_prepack(weight, bias)
+        self._sizes = [m.out_features for m in members]
+        self._reduce_range = members[0].reduce_range
+        self._input: torch.Tensor | None = None
+        self._outputs: list[torch.Tensor] = []
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self._input is not x:
+            y = torch.ops.quantized.linear_dynamic(x, self._packed, self._reduce_range)
+            self._outputs = list(torch.split(y, self._sizes, dim=-1))
+            self._input = x
+        return self._outputs
+
+
+#: sibling layers that transformers' Llama-style blocks call on one input
+SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+
+
+def share_calls(model: torch.nn.Module) -> int:
+    """Give each group of swapped siblings one SharedCall; the number of layers sharing."""
+    shared = 0
+    for block in model.modules():
+        for names in SIBLINGS:
+            members = [getattr(block, name, None) for name in names]
+            if not all(isinstance(m, Int8DynamicLinear) for m in members):
+                continue
+            if (
+                len({m.in_features for m in members}) != 1
+                or len({m.layer.bias is None for m in members}) != 1
+            ):
+                continue
+            call = SharedCall(members)
+            for index, member in enumerate(members):
+                member.shared = (call, index)
+            shared += len(members)
+    return shared
 
 
 @cache  # read once, not once per layer
@@ -82,6 +147,7 @@ def use_fast_int8(model: torch.nn.Module) -> int:
             if isinstance(child, torch.nn.Linear) and _per_row_dynamic(weight):
                 setattr(parent, name, Int8DynamicLinear(child))
                 swapped += 1
+    share_calls(model)
     return swapped
 
 
