@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import torch
-from pretrain_throughput import flops_per_token
+from pretrain_throughput import flops_per_token, matmul_peak
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -57,23 +57,13 @@ def gpu_peak(n: int = 8192, reps: int = 10) -> float:
     return 2 * n**3 * reps / (start.elapsed_time(end) / 1e3)
 
 
-def cpu_peak(n: int = 1024, reps: int = 4) -> float:
-    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - start)
-
-
 def llmkit(args: list[str], *, fsdp: bool, log: Path) -> tuple[int, float]:
     """One llmkit command (under ``accelerate launch`` with FSDP2 when asked): rc, seconds."""
     cmd = [sys.executable, "-m", "llmkit", *args]
     if fsdp:
         launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(FSDP)]
+        launch += [] if torch.cuda.is_available() else ["--cpu"]
         cmd = [*launch, "--num_processes", "1", "-m", "llmkit", *args]
-        if not torch.cuda.is_available():
-            cmd[cmd.index("--num_processes") : cmd.index("--num_processes")] = ["--cpu"]
     start = time.perf_counter()
     with log.open("w") as f:
         rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT).returncode
@@ -97,76 +87,58 @@ def model_flops_per_token(run: Path, block_size: int) -> float:
     return flops_per_token(model, block_size)
 
 
+def command(name: str, recipe: str, options: dict[str, object]) -> list[str]:
+    """``llmkit NAME --recipe recipes/RECIPE --overwrite --key value ...``"""
+    args = [name, "--recipe", str(ROOT / "recipes" / recipe), "--overwrite"]
+    for key, value in options.items():
+        args += [f"--{key}", str(value)]
+    return args
+
+
 def pretrain_args(out: Path, a: argparse.Namespace) -> list[str]:
-    return [
+    return command(
         "pretrain",
-        "--recipe",
-        str(ROOT / "recipes" / "pretrain" / "base.yaml"),
-        "--output_dir",
-        str(out),
-        "--overwrite",
-        "--model.preset",
-        a.preset,
-        "--data.block_size",
-        str(a.block_size),
-        "--tokenizer.vocab_size",
-        str(a.vocab_size),
-        "--train.max_steps",
-        str(a.steps),
-        "--train.per_device_train_batch_size",
-        str(a.batch_size),
-        "--train.gradient_accumulation_steps",
-        str(a.accumulation),
-        "--train.mixed_precision",
-        "bf16",
-        "--train.torch_compile",
-        "true" if a.compile else "false",
-        "--train.logging_steps",
-        str(a.logging_steps),
-        "--train.eval_steps",
-        "0",
-        "--train.save_steps",
-        "0",
-        "--train.report_to",
-        "[none]",
-    ]
+        "pretrain/base.yaml",
+        {
+            "output_dir": out,
+            "model.preset": a.preset,
+            "data.block_size": a.block_size,
+            "tokenizer.vocab_size": a.vocab_size,
+            "train.max_steps": a.steps,
+            "train.per_device_train_batch_size": a.batch_size,
+            "train.gradient_accumulation_steps": a.accumulation,
+            "train.mixed_precision": "bf16",
+            "train.torch_compile": "true" if a.compile else "false",
+            "train.logging_steps": a.logging_steps,
+            "train.eval_steps": 0,
+            "train.save_steps": 0,
+            "train.report_to": "[none]",
+        },
+    )
 
 
-def finetune_args(base: Path, out: Path, a: argparse.Namespace) -> list[str]:
-    return [
+def finetune_args(base: Path, out: Path) -> list[str]:
+    return command(
         "finetune",
-        "--recipe",
-        str(ROOT / "recipes" / "finetune" / "qa.yaml"),
-        "--model.name_or_path",
-        str(base),
-        "--output_dir",
-        str(out),
-        "--overwrite",
-        "--train.max_steps",
-        "6",
-        "--train.per_device_train_batch_size",
-        "8",
-        "--train.learning_rate",
-        "0.1",  # high enough that step 0 is the best pass (as tests/test_distributed.py)
-        "--train.lr_scheduler_type",
-        "constant",
-        "--train.warmup_ratio",
-        "0",
-        "--train.mixed_precision",
-        "bf16",
-        "--train.torch_compile",
-        "false",
-        "--eval.every_n_steps",
-        "2",
-        "--eval.max_examples",
-        "8",
-        "--eval.test_max_examples",
-        "8",
-        "--eval.metric_for_best_model",
-        "loss",
-        "--eval.generation",
-        "{max_new_tokens: 8}",
-    ]
+        "finetune/qa.yaml",
+        {
+            "model.name_or_path": base,
+            "output_dir": out,
+            "train.max_steps": 6,
+            "train.per_device_train_batch_size": 8,
+            # high enough that step 0 is the best pass (as tests/test_distributed.py)
+            "train.learning_rate": 0.1,
+            "train.lr_scheduler_type": "constant",
+            "train.warmup_ratio": 0,
+            "train.mixed_precision": "bf16",
+            "train.torch_compile": "false",
+            "eval.every_n_steps": 2,
+            "eval.max_examples": 8,
+            "eval.test_max_examples": 8,
+            "eval.metric_for_best_model": "loss",
+            "eval.generation": "{max_new_tokens: 8}",
+        },
+    )
 
 
 def same_weights(a: Path, b: Path) -> bool:
@@ -195,7 +167,7 @@ def main() -> None:
     print(f"device: {device}; torch {torch.__version__}", flush=True)
 
     print("1. bf16 matmul peak", flush=True)
-    peak = gpu_peak() if cuda else cpu_peak()
+    peak = gpu_peak() if cuda else matmul_peak(torch.bfloat16)
     results["bf16_peak_tflops"] = peak / 1e12
     print(f"  {peak / 1e12:,.1f} TFLOP/s", flush=True)
 
@@ -231,7 +203,7 @@ def main() -> None:
     print("4. fine-tune under FSDP2 with eval.metric_for_best_model", flush=True)
     tuned = runs / "finetune-fsdp2"
     base = plain if (plain / "model.safetensors").is_file() else sharded
-    rc, seconds = llmkit(finetune_args(base, tuned, a), fsdp=True, log=out / "finetune.log")
+    rc, seconds = llmkit(finetune_args(base, tuned), fsdp=True, log=out / "finetune.log")
     if rc == 0:
         best = json.loads((tuned / "finetune_results.json").read_text())["best"]
         restored = same_weights(base, tuned)

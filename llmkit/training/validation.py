@@ -151,9 +151,11 @@ def trainable_state(accelerator: Accelerator, model: torch.nn.Module) -> dict[st
     full tensors on the main process. Called on every process: under FSDP2 a parameter is a
     DTensor holding this rank's shard, so ``named_parameters()`` alone would save shards;
     ``get_state_dict`` gathers them (and is the plain ``state_dict()`` otherwise)."""
+    full = accelerator.get_state_dict(model)  # a collective under FSDP2
+    if not accelerator.is_main_process:
+        return {}  # only the main process writes them
     unwrapped = accelerator.unwrap_model(model)
     trainable = {name for name, p in unwrapped.named_parameters() if p.requires_grad}
-    full = accelerator.get_state_dict(model)
     return {name: t.detach().cpu().contiguous() for name, t in full.items() if name in trainable}
 
 
