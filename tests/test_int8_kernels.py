@@ -9,6 +9,7 @@ from torch.nn import Parameter
 from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
 from llmkit.cli import main
+from llmkit.evaluation.load import load_for_evaluation
 from llmkit.export.int8_kernels import Int8DynamicLinear, SharedCall, has_vnni, use_fast_int8
 from llmkit.export.quantize import head_precision, load_quantized
 
@@ -121,12 +122,45 @@ def test_generate_decodes_a_quantize_folder_on_fbgemm(tmp_path, trained_tiny_dir
     assert "15 layers decode on fbgemm" in printed
     args = ["generate", "--model", str(out), "--prompt", "To be, or not to be", "--max_new_tokens"]
     args += ["12", "--show_progress", "false"]
-    completions = {}
-    for kernel in ("auto", "torchao"):
+    completions, kernels = {}, ("auto", "torchao")
+    for kernel in kernels:
         assert main([*args, "--int8_kernel", kernel]) == 0
         captured = capsys.readouterr()
         fbgemm = "int8: 15 torchao int8-dynamic layers decode on fbgemm" in captured.err
         assert fbgemm == (kernel == "auto"), captured.err
         completions[kernel] = captured.out
     assert completions["auto"].strip(), "it generated text"
-    assert completions["auto"] == completions["torchao"], "greedy output kept on this model"
+    # Greedy text is not compared: on a CPU without VNNI fbgemm quantizes activations to 7 bits
+    # (reduce_range), and this 30-step model's near-ties (top-1 margins of 0.03) flip. What
+    # must hold is each decoding step's logits, along the same tokens, and the argmax wherever
+    # the margin is wider than the kernels differ.
+    loaded = {k: load_for_evaluation(str(out), int8_kernel=k, show_progress=False) for k in kernels}
+    assert [loaded[k].fast_int8_layers for k in kernels] == [15, 0]
+    prompt = loaded["torchao"].tokenizer("To be, or not to be", return_tensors="pt").input_ids
+    with torch.inference_mode():
+        reference = loaded["torchao"].model.generate(
+            prompt, max_new_tokens=12, do_sample=False, pad_token_id=0
+        )[0, prompt.shape[1] :]
+    logits = {k: cached_steps(loaded[k].model, prompt, reference) for k in kernels}
+    assert torch.equal(logits["torchao"].argmax(-1), reference), "the steps are generate's"
+    diff = (logits["auto"] - logits["torchao"]).abs().amax(-1)
+    assert diff[0] == 0, "the prompt's forward stays on torchao's kernel"
+    assert diff.max() < 0.03 * logits["torchao"].abs().max(), "int8 products agree to ~1%"
+    top2 = logits["torchao"].topk(2, dim=-1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 2 * diff
+    assert clear.sum() >= len(reference) // 2, "most steps are not near ties"
+    agree = logits["auto"].argmax(-1) == reference
+    assert agree[clear].all(), "fbgemm keeps every greedy choice that is not a near tie"
+
+
+@torch.inference_mode()
+def cached_steps(model: torch.nn.Module, prompt: torch.Tensor, tokens: torch.Tensor):
+    """Last-position logits of the prompt's forward, then of one-token cached steps along
+    ``tokens``: how generate decodes, teacher-forced so two kernels see the same inputs."""
+    step = model(prompt, use_cache=True)
+    cache, logits = step.past_key_values, [step.logits[0, -1]]
+    for token in tokens[:-1]:
+        step = model(token.view(1, 1), past_key_values=cache, use_cache=True)
+        cache = step.past_key_values
+        logits.append(step.logits[0, -1])
+    return torch.stack(logits)
