@@ -23,10 +23,10 @@ def probe_cache(tmp_path, monkeypatch):
     return cache
 
 
-def write_probe(cache, fp32: float, bf16: float) -> None:
+def write_probe(cache, fp32: float, bf16: float, rows: int = precision.PROBE_ROWS) -> None:
     """A cached probe of this machine with chosen figures (the file a real probe writes)."""
     key = precision.machine_key()
-    entry = {"fp32_gflops": fp32, "bf16_gflops": bf16, "machine": key}
+    entry = {"fp32_gflops": fp32, "bf16_gflops": bf16, "machine": key, "rows": rows}
     cache.mkdir(parents=True, exist_ok=True)
     (cache / precision.PROBE_FILE).write_text(json.dumps({key: entry}))
 
@@ -42,8 +42,28 @@ def test_probe_is_measured_once_and_cached(probe_cache):
 
 def test_probe_figures_are_a_training_steps_flops():
     """fp32 and bf16 each time the same forward and backward of an MLP block."""
-    fp32, bf16 = precision.step_gflops(tokens=256, width=64, reps=2)
-    assert 0.01 < fp32 < 1e5 and 0.01 < bf16 < 1e5
+    fp32, bf16, rows = precision.step_gflops(tokens=256, width=64, reps=2, screen_floor=0)
+    assert 0.01 < fp32 < 1e5 and 0.01 < bf16 < 1e5 and rows == 256
+
+
+def test_probe_ends_at_the_screen_where_bf16_is_far_behind():
+    """A CPU without bf16 kernels answers on a few rows instead of ten minutes of full probe;
+    elsewhere the full probe runs (floor 0: the screen can never end it)."""
+    fp32, bf16, rows = precision.step_gflops(
+        tokens=256, width=64, reps=2, screen_rows=16, screen_floor=1e9
+    )
+    assert rows == 16 and fp32 > 0 and bf16 > 0
+    assert (
+        precision.step_gflops(tokens=256, width=64, reps=2, screen_rows=16, screen_floor=0)[2]
+        == 256
+    )
+
+
+def test_a_screened_probe_says_so(probe_cache):
+    write_probe(probe_cache, 76.4, 0.55, rows=64)
+    value, reason, _ = precision.choose_precision("auto")
+    assert value == "no"
+    assert "training matmuls bf16 0.55 (a 64-row screen) vs fp32 76 GFLOP/s" in reason
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,9 @@ Machines of one kind differ: one CPU multiplies bf16 2.5x faster than fp32 (AMX)
 on the second. ``mixed_precision: auto`` asks the hardware instead: bf16 on a CUDA GPU that
 has it, fp16 (with loss scaling) on one that does not, and on a CPU bf16 only where a short
 probe of a training step's matmuls (forward and backward, autocast casts included) shows it
-faster than fp32 by ``BF16_MARGIN``. The probe takes about a second and is cached per machine
-(processor, threads, torch version) in ``~/.cache/llmkit`` (``$LLMKIT_CACHE_DIR``).
+faster than fp32 by ``BF16_MARGIN``. The probe takes about a second (where bf16 has no fast
+kernel, a few-row screen says so and ends it) and is cached per machine (processor, threads,
+torch version) in ``~/.cache/llmkit`` (``$LLMKIT_CACHE_DIR``).
 
 ``torch_compile: auto`` compiles when the run is long enough to pay the compile back:
 eager seconds x (1 - 1 / speedup) > compile seconds, with the run's eager seconds estimated
@@ -41,6 +42,11 @@ COMPILE_SPEEDUP = {"cpu": 1.10, "cuda": 1.30}
 #: 197 probe (0.49); bf16 5,850 -> 149 of 444 (0.34). A single 0.6 had estimated the 3,000-step
 #: reader run at 583 s; it took 1,132 s. fp16 (GPUs only) is taken as bf16's, not measured.
 EAGER_MFU = {"no": 0.5, "fp16": 0.35, "bf16": 0.35}
+#: the probe's first look: a bf16 step this far below fp32 on a few rows ends the probe there
+#: (an AMD EPYC with AVX2 only: bf16 1.8 vs fp32 201 GFLOP/s; bf16 has no kernel of its own)
+SCREEN_ROWS = 64
+PROBE_ROWS = 2048
+SCREEN_FLOOR = 0.5
 
 
 @dataclass
@@ -50,6 +56,8 @@ class Probe:
     fp32_gflops: float
     bf16_gflops: float
     machine: str
+    #: rows bf16 was measured on: the full probe's, or the screen's where it ended there
+    rows: int = PROBE_ROWS
 
     @property
     def bf16_ratio(self) -> float:
@@ -99,32 +107,53 @@ def probe_cache_dir() -> Path:
     return Path(os.environ.get("LLMKIT_CACHE_DIR") or Path.home() / ".cache" / "llmkit")
 
 
-def step_gflops(tokens: int = 2048, width: int = 512, reps: int = 8) -> tuple[float, float]:
-    """(fp32, bf16 autocast) GFLOP/s of a training step's matmuls: an MLP block's forward
-    and backward on ``tokens`` rows, so autocast's casts are paid as in training.
+def step_gflops(
+    tokens: int = PROBE_ROWS,
+    width: int = 512,
+    reps: int = 8,
+    screen_rows: int = SCREEN_ROWS,
+    screen_floor: float = SCREEN_FLOOR,
+) -> tuple[float, float, int]:
+    """(fp32, bf16 autocast) GFLOP/s of a training step's matmuls, and the rows bf16 was
+    measured on: an MLP block's forward and backward, so autocast's casts are paid as in
+    training.
 
-    Each figure is the best of ``reps`` single steps, the two precisions interleaved: the
+    A screen of ``screen_rows`` rows comes first: where bf16 runs below ``screen_floor`` of
+    fp32 there (a CPU without bf16 instructions multiplies it ~100x slower, and the full probe
+    would take ten minutes), bf16's figure is the screen's. Otherwise each figure is the best
+    of ``reps`` steps on ``tokens`` rows (fp32's always is), the precisions interleaved: the
     fastest repeat is the one another process interrupted least (this machine is shared)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(tokens, width, generator=gen)
     up = torch.randn(width, 4 * width, generator=gen, requires_grad=True)
     down = torch.randn(4 * width, width, generator=gen, requires_grad=True)
 
-    def step(dtype: torch.dtype | None) -> float:
+    def step(dtype: torch.dtype | None, rows: torch.Tensor) -> float:
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            y = torch.nn.functional.gelu(x @ up) @ down
+            y = torch.nn.functional.gelu(rows @ up) @ down
         y.float().square().mean().backward()
         return time.perf_counter() - start
 
+    def gflops(seconds: float, rows: int) -> float:
+        return 6 * rows * 2 * width * 4 * width / seconds / 1e9  # fwd 2, bwd 4 FLOPs per weight
+
+    screen = x[:screen_rows]
+    for dtype in (None, torch.bfloat16):
+        step(dtype, screen)  # warm-up: first calls pick kernels
+    fp32, bf16 = (gflops(step(dtype, screen), len(screen)) for dtype in (None, torch.bfloat16))
+    if bf16 < screen_floor * fp32:
+        # fp32 still measured in full: it sizes the run for the compile rule, and a few rows
+        # read ~half the throughput of the full step
+        fp32 = max(gflops(step(None, x), tokens) for _ in range(reps + 1))
+        return fp32, bf16, len(screen)
     best = {None: float("inf"), torch.bfloat16: float("inf")}
     for dtype in best:
-        step(dtype)  # warm-up: first calls pick kernels
+        step(dtype, x)
     for _ in range(reps):
         for dtype in best:
-            best[dtype] = min(best[dtype], step(dtype))
-    flops = 6 * tokens * 2 * width * 4 * width  # forward 2 FLOPs, backward 4, per weight per row
-    return flops / best[None] / 1e9, flops / best[torch.bfloat16] / 1e9
+            best[dtype] = min(best[dtype], step(dtype, x))
+    return gflops(best[None], tokens), gflops(best[torch.bfloat16], tokens), tokens
 
 
 def cpu_probe() -> Probe:
@@ -134,8 +163,8 @@ def cpu_probe() -> Probe:
     cached = _read(path)
     if key in cached:
         return Probe(**cached[key])
-    fp32, bf16 = step_gflops()
-    probe = Probe(fp32, bf16, key)
+    fp32, bf16, rows = step_gflops()
+    probe = Probe(fp32, bf16, key, rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(json.dumps({**cached, key: probe.__dict__}, indent=1))
@@ -163,12 +192,18 @@ def choose_precision(requested: str) -> tuple[str, str, Probe | None]:
         reason = f"auto: {torch.cuda.get_device_name()} has no bf16; fp16 with loss scaling"
         return "fp16", reason, None
     probe = cpu_probe()
+    screen = f" (a {probe.rows}-row screen)" if probe.rows < PROBE_ROWS else ""
     figures = (
-        f"training matmuls bf16 {probe.bf16_gflops:,.0f} vs fp32 {probe.fp32_gflops:,.0f} GFLOP/s"
+        f"training matmuls bf16 {_gflops(probe.bf16_gflops)}{screen} vs fp32 "
+        f"{_gflops(probe.fp32_gflops)} GFLOP/s"
     )
     if probe.bf16_ratio >= BF16_MARGIN:
         return "bf16", f"auto: {figures} on this CPU", probe
     return "no", f"auto: {figures} on this CPU, bf16 not {BF16_MARGIN:.2f}x faster", probe
+
+
+def _gflops(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
 
 
 def step_flops(model: torch.nn.Module, tokens: int) -> float:
