@@ -35,6 +35,7 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
     """Dense n x n GFLOP/s; a dtype with no fast kernel here (bf16 on an AVX2-only CPU, ~100x
     slower than fp32) is measured on one small product instead of minutes of large ones."""
     small = torch.randn(n // 8, n // 8, dtype=dtype)
+    small @ small  # a first call pays for thread start-up (17 ms for fp32 here)
     start = time.perf_counter()
     small @ small
     seconds = time.perf_counter() - start
