@@ -3,7 +3,9 @@
 One invocation: pretrain a target (``small`` preset by default) on the embedded corpus for
 ``--target-steps``, distill a draft from it (``llmkit distill``, 1 layer), then generate greedily
 (128 new tokens, batch 1) on QA prompts (data/tasks/qa: context + question, so prompt lookup
-has text to copy) three ways, ``--passes`` times in turns, printing median tokens/s, the median
+has text to copy) three ways (the draft twice: the target verifying on torch's linear and on
+MKL's packed GEMM, ``llmkit generate``'s default on a CPU where it measures faster), ``--passes``
+times in turns, printing median tokens/s, the median
 and range of the per-pass speedups, acceptance, whether every output is identical to the
 target's own, and where a round's time goes (inside the target's forward, inside the draft's,
 and the rest: transformers' own per-round work). Run folders are reused when present (delete
@@ -30,9 +32,11 @@ from llmkit.cli import main as llmkit
 from llmkit.evaluation.load import load_for_evaluation
 from llmkit.generation.batched import generate_records
 from llmkit.generation.options import Throughput
+from llmkit.generation.packed_verify import pack_for_verification, unpack
 from llmkit.generation.speculative import acceptance, count_forwards, draft_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
+DRAFT_ALONE = "draft alone"
 RUNS = ROOT / "runs" / "bench-spec"
 DRAFT = (
     "{hidden_size: 256, intermediate_size: 688, num_hidden_layers: 1, num_attention_heads: 4, "
@@ -201,19 +205,28 @@ def main() -> None:
         confidence=args.confidence,
         where=str(draft_dir),
     )
-    runs = {
-        "target alone": (target.model, {}),
-        f"+ distilled draft ({args.draft_tokens}/round)": (target.model, dk),
+    rows = args.draft_tokens + 1
+    packing = pack_for_verification(target.model, rows, min_gain=0)  # its figures, printed
+    unpack(target.model)
+    print(packing.describe().replace("--verify_kernel torch keeps torch's", "bench: both timed"))
+    runs = {  # label: (model, generate kwargs, verify on MKL's packed GEMM)
+        "target alone": (target.model, {}, False),
+        f"+ distilled draft ({args.draft_tokens}/round)": (target.model, dk, False),
+        f"  same, packed verification ({rows})": (target.model, dk, True),
         f"prompt lookup ({args.lookup})": (
             target.model,
             {"prompt_lookup_num_tokens": args.lookup},
+            False,
         ),
-        "draft alone": (draft.model, {}),
+        DRAFT_ALONE: (draft.model, {}, False),
     }
     passes = {label: [] for label in runs}
     for _ in range(args.passes):  # in turns: every run sees the same swings of a shared CPU
-        for label, (model, kwargs) in runs.items():
+        for label, (model, kwargs, packed) in runs.items():
+            if packed:  # packed anew each pass (outside the timing), so no other run sees it
+                pack_for_verification(model, rows, min_gain=0)
             passes[label].append(run(model, tok, prompts, args.new_tokens, **kwargs))
+            unpack(model)
     report(passes, args)
 
 
@@ -232,31 +245,36 @@ def report(passes: dict, args) -> None:
         a = acceptance(records)
         pos = " ".join(f"{x:.2f}" for x in a.by_position[:3]) or "-"
         same = all([r.completion for r in rs] == reference for rs, _ in passes[label])
-        same = "(other model)" if label == "draft alone" else ("yes" if same else "no")
+        same = "(other model)" if label == DRAFT_ALONE else ("yes" if same else "no")
         spread = f"{min(ratios):.2f}-{max(ratios):.2f}x"
         print(
             f"{label:34} {statistics.median(speed[label]):9.1f} "
             f"{statistics.median(ratios):7.2f}x {spread:>12} {a.tokens_per_round:9.2f} "
             f"{pos:>16} {same}"
         )
-    ratio = statistics.median(b / d for b, d in zip(speed[labels[0]], speed[labels[3]]))
+    ratio = statistics.median(b / d for b, d in zip(speed[labels[0]], speed[DRAFT_ALONE]))
     print(
         f"\ndraft cost per token / target cost per token: {ratio:.2f} "
         "(speculation pays only when tokens/round exceeds 1 + draft_tokens x this ratio)"
     )
-    # where a round's time goes, in the median pass of the draft run and of the target alone
-    records, inside = median_pass(passes[labels[1]])
-    rounds = acceptance(records).target_forwards
-    other = Throughput(records).seconds - inside["target"] - inside["draft"]
+    # where a round's time goes, in the median pass of each draft run and of the target alone
     alone, alone_inside = median_pass(passes[labels[0]])
     alone_rounds = acceptance(alone).target_forwards
+    rest = Throughput(alone).seconds - alone_inside["target"]
     print(
-        f"per round of the draft run (ms): target forward {1e3 * inside['target'] / rounds:.1f}, "
-        f"draft forwards {1e3 * inside['draft'] / rounds:.1f}, transformers' own work "
-        f"{1e3 * other / rounds:.1f}; target alone per token: forward "
-        f"{1e3 * alone_inside['target'] / alone_rounds:.1f}, the rest "
-        f"{1e3 * (Throughput(alone).seconds - alone_inside['target']) / alone_rounds:.1f}"
+        f"target alone per token (ms): forward {1e3 * alone_inside['target'] / alone_rounds:.1f}"
+        f", the rest {1e3 * rest / alone_rounds:.1f}"
     )
+    for label in labels[1:3]:
+        records, inside = median_pass(passes[label])
+        rounds = acceptance(records).target_forwards
+        other = Throughput(records).seconds - inside["target"] - inside["draft"]
+        print(
+            f"per round of {label.strip()} (ms): target forward "
+            f"{1e3 * inside['target'] / rounds:.1f}, draft forwards "
+            f"{1e3 * inside['draft'] / rounds:.1f}, transformers' own work "
+            f"{1e3 * other / rounds:.1f}"
+        )
 
 
 def median_pass(runs: list) -> tuple:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from conftest import check_error, make_tiny_model, train_briefly
+from torch.profiler import ProfilerActivity, profile
 
 from llmkit.cli import main
 from llmkit.data.tokenizer import train_tokenizer
 from llmkit.generation.batched import generate_records, generate_texts
+from llmkit.generation.packed_verify import pack_for_verification, unpack
 from llmkit.generation.speculative import acceptance, count_forwards, draft_kwargs
 
 PROMPTS = [
@@ -89,6 +92,30 @@ def test_greedy_is_identical_with_a_draft_and_with_prompt_lookup(pair, tiny_toke
     )
     assert drafted == plain and lookup == plain
     assert len(set(plain)) == len(PROMPTS)  # the prompts matter: not one fixed string
+
+
+def test_greedy_is_identical_when_verification_runs_packed(pair, tiny_tokenizer):
+    """The target verifies drafts + 1 tokens on MKL's packed GEMM (forced on, whatever it
+    measures here); plain decoding of the same target is the reference."""
+    target, draft = pair
+    plain = generate_texts(target, tiny_tokenizer, PROMPTS, max_new_tokens=NEW, batch_size=1)
+    linears = sum(isinstance(m, torch.nn.Linear) for m in target.modules())
+    assert pack_for_verification(target, 5, min_gain=0).layers == linears
+    try:
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            drafted = generate_texts(
+                target,
+                tiny_tokenizer,
+                PROMPTS,
+                max_new_tokens=NEW,
+                batch_size=1,
+                **_draft(target, tiny_tokenizer, draft, n=4),
+            )
+    finally:
+        assert unpack(target) == linears
+    packed = sum(e.count for e in prof.key_averages() if e.key == "mkl::_mkl_linear")
+    assert packed >= linears * len(PROMPTS), "full rounds verified five tokens packed"
+    assert drafted == plain
 
 
 def test_acceptance_counts_add_up(pair, tiny_tokenizer):
@@ -271,6 +298,9 @@ def test_speculative_run_compares_with_plain(pair_dirs, capsys):
     assert "target forwards" in err and "acceptance by draft position" in err
     assert "completions identical" in err
     assert ("faster" in err) or ("SLOWER" in err)
+    # packed verification was measured on this CPU, and kept or not by that measurement
+    assert "verification: " in err and "6 rows through the widest layer" in err
+    assert ("on MKL's packed GEMM" in err) or ("under 1.10x faster" in err)
 
 
 def test_long_prompt_is_cut_with_a_warning_or_refused(tiny_model_dir, capsys, tmp_path):

@@ -62,6 +62,12 @@ class GenerateConfig:
         "keeps torchao's slower kernel",
         choices=("auto", "torchao"),
     )
+    verify_kernel: str = option(
+        "auto",
+        "a float32 CPU target with a draft: auto verifies draft_tokens + 1 tokens on MKL's "
+        "packed GEMM where that measures faster here, torch keeps torch's kernel",
+        choices=("auto", "torch"),
+    )
     trust_remote_code: bool = option(False, "allow model code from the Hub (off: safe loading)")
     show_progress: bool = option(True, "show progress bars")
 

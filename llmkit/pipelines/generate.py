@@ -22,6 +22,7 @@ from llmkit.errors import LlmkitError
 from llmkit.evaluation.load import LoadedModel, is_local, load_for_evaluation
 from llmkit.generation.batched import Generation, generate_records
 from llmkit.generation.options import Throughput, sampling_kwargs
+from llmkit.generation.packed_verify import Packing, pack_for_verification
 from llmkit.generation.prompts import fit_prompts, read_prompts, render
 from llmkit.generation.speculative import (
     Acceptance,
@@ -43,6 +44,7 @@ class GenerateResult:
     identical: bool | None = None  # --compare: the same completions
     output: Path | None = None
     fast_int8_layers: int = 0  # int8 layers decoding on fbgemm (an llmkit quantize folder)
+    packing: Packing | None = None  # a draft run's verification kernel, where it was measured
 
     @property
     def speedup(self) -> float | None:
@@ -100,10 +102,15 @@ def run(cfg: GenerateConfig) -> GenerateResult:
         )
     elif cfg.prompt_lookup:
         settings["prompt_lookup_num_tokens"] = cfg.prompt_lookup
+    packing = None
+    if cfg.draft_model and cfg.verify_kernel == "auto":
+        packing = pack_for_verification(target.model, cfg.draft_tokens + 1)
 
     torch.manual_seed(cfg.seed)
     records = generate(cfg, target, texts, settings, draft, streaming)
-    result = GenerateResult(records, Throughput(records), fast_int8_layers=target.fast_int8_layers)
+    result = GenerateResult(
+        records, Throughput(records), fast_int8_layers=target.fast_int8_layers, packing=packing
+    )
     if cfg.speculative:
         result.acceptance = acceptance(records)
     if cfg.compare:
@@ -258,6 +265,8 @@ def summary(cfg: GenerateConfig, result: GenerateResult) -> str:
             f"int8: {result.fast_int8_layers} torchao int8-dynamic layers decode on fbgemm "
             "(one-token calls; --int8_kernel torchao to keep torchao's)"
         )
+    if result.packing is not None and result.packing.torch_ms:
+        lines.append(result.packing.describe())
     if result.output:
         lines.append(f"wrote {result.output}")
     return "\n".join(lines)
