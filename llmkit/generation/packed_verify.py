@@ -35,13 +35,13 @@ class Packing:
     """What ``pack_for_verification`` measured and did."""
 
     rows: int
-    layers: int  # linear layers swapped; 0 where packing did not pay or is unavailable
+    layers: int  # linear layers swapped; 0 where packing did not pay or does not fit
     torch_ms: float = 0.0  # the widest layer's product at ``rows`` rows, torch's kernel
     packed_ms: float = 0.0  # the same on MKL's packed GEMM
-    why: str = ""  # why nothing was swapped, when nothing was
+    why: str = ""  # why nothing was measured, when nothing was
 
     def describe(self) -> str:
-        if not self.torch_ms:
+        if self.why:
             return f"verification: torch's kernel ({self.why})"
         figures = (
             f"{self.rows} rows through the widest layer: {self.packed_ms:.2f} ms packed vs "
@@ -61,16 +61,15 @@ def available() -> bool:
 
 def pack_for_verification(
     model: torch.nn.Module, rows: int, min_gain: float = MIN_GAIN, spare: int | None = None
-) -> Packing:
+) -> Packing | None:
     """Swap the forward of each float32 CPU linear layer of ``model`` for one whose calls of
     ``rows`` rows run on a packed weight, where that measures ``min_gain`` faster here and the
-    packed copies fit in ``spare`` bytes (default: half the RAM available now)."""
+    packed copies fit in ``spare`` bytes (default: half the RAM available now). None where
+    there is nothing to decide: no MKL, no such layers (a GPU, bf16), or a row count torch's
+    own kernels serve well (one, or above ``MAX_ROWS``)."""
     layers = [m for m in model.modules() if _packable(m)]
-    if not available():
-        return Packing(rows, 0, why="this torch has no MKL")
-    if not layers or not 1 < rows <= MAX_ROWS:
-        why = "no float32 CPU linear layers" if not layers else f"{rows} rows: torch's GEMM is fine"
-        return Packing(rows, 0, why=why)
+    if not available() or not layers or not 1 < rows <= MAX_ROWS:
+        return None
     extra = sum(m.weight.numel() * 4 for m in layers)
     if extra > (free_memory() // 2 if spare is None else spare):
         return Packing(rows, 0, why=f"a packed copy needs {extra / 2**30:.1f} GiB, RAM is short")

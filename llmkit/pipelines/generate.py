@@ -44,7 +44,7 @@ class GenerateResult:
     identical: bool | None = None  # --compare: the same completions
     output: Path | None = None
     fast_int8_layers: int = 0  # int8 layers decoding on fbgemm (an llmkit quantize folder)
-    packing: Packing | None = None  # a draft run's verification kernel, where it was measured
+    packing: Packing | None = None  # a draft run's verification kernel, where one was chosen
 
     @property
     def speedup(self) -> float | None:
@@ -265,7 +265,7 @@ def summary(cfg: GenerateConfig, result: GenerateResult) -> str:
             f"int8: {result.fast_int8_layers} torchao int8-dynamic layers decode on fbgemm "
             "(one-token calls; --int8_kernel torchao to keep torchao's)"
         )
-    if result.packing is not None and result.packing.torch_ms:
+    if result.packing is not None:
         lines.append(result.packing.describe())
     if result.output:
         lines.append(f"wrote {result.output}")
