@@ -39,7 +39,7 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 6) -> float:
     start = time.perf_counter()
     small @ small
     seconds = time.perf_counter() - start
-    if seconds > 0.005:  # under 7 GFLOP/s; fp32 takes ~0.3 ms for it here, AVX2 bf16 23 ms
+    if seconds > 0.005:  # under 7 GFLOP/s; warm fp32 takes ~0.3 ms, AVX2-only bf16 23 ms
         return 2 * (n // 8) ** 3 / seconds
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b

@@ -71,25 +71,15 @@ def _draft(target, tok, draft, dtok=None, n=4):
     )
 
 
+def _greedy(target, tok, **kwargs):
+    return generate_texts(target, tok, PROMPTS, max_new_tokens=NEW, batch_size=1, **kwargs)
+
+
 def test_greedy_is_identical_with_a_draft_and_with_prompt_lookup(pair, tiny_tokenizer):
     target, draft = pair
-    plain = generate_texts(target, tiny_tokenizer, PROMPTS, max_new_tokens=NEW, batch_size=1)
-    drafted = generate_texts(
-        target,
-        tiny_tokenizer,
-        PROMPTS,
-        max_new_tokens=NEW,
-        batch_size=1,
-        **_draft(target, tiny_tokenizer, draft),
-    )
-    lookup = generate_texts(
-        target,
-        tiny_tokenizer,
-        PROMPTS,
-        max_new_tokens=NEW,
-        batch_size=1,
-        prompt_lookup_num_tokens=3,
-    )
+    plain = _greedy(target, tiny_tokenizer)
+    drafted = _greedy(target, tiny_tokenizer, **_draft(target, tiny_tokenizer, draft))
+    lookup = _greedy(target, tiny_tokenizer, prompt_lookup_num_tokens=3)
     assert drafted == plain and lookup == plain
     assert len(set(plain)) == len(PROMPTS)  # the prompts matter: not one fixed string
 
@@ -98,19 +88,12 @@ def test_greedy_is_identical_when_verification_runs_packed(pair, tiny_tokenizer)
     """The target verifies drafts + 1 tokens on MKL's packed GEMM (forced on, whatever it
     measures here); plain decoding of the same target is the reference."""
     target, draft = pair
-    plain = generate_texts(target, tiny_tokenizer, PROMPTS, max_new_tokens=NEW, batch_size=1)
+    plain = _greedy(target, tiny_tokenizer)
     linears = sum(isinstance(m, torch.nn.Linear) for m in target.modules())
     assert pack_for_verification(target, 5, min_gain=0).layers == linears
     try:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            drafted = generate_texts(
-                target,
-                tiny_tokenizer,
-                PROMPTS,
-                max_new_tokens=NEW,
-                batch_size=1,
-                **_draft(target, tiny_tokenizer, draft, n=4),
-            )
+            drafted = _greedy(target, tiny_tokenizer, **_draft(target, tiny_tokenizer, draft, n=4))
     finally:
         assert unpack(target) == linears
     packed = sum(e.count for e in prof.key_averages() if e.key == "mkl::_mkl_linear")

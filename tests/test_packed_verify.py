@@ -52,3 +52,7 @@ def test_packing_is_measured_and_kept_only_where_it_pays():
         forced.layers == 2 and "2 float32 linear layers verify 6-token calls" in forced.describe()
     )
     assert unpack(model) == 2
+    hooked = model[0]
+    hooked.forward = lambda x: type(hooked).forward(hooked, x)  # as accelerate's hooks do
+    assert pack_for_verification(model, 6, min_gain=0).layers == 1, "a hooked layer is left"
+    assert unpack(model) == 1 and "forward" in hooked.__dict__, "and its forward kept"
