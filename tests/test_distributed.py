@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,14 @@ from llmkit.training.logging import read_metrics
 QA = Path(__file__).resolve().parents[1] / "data" / "tasks" / "qa"
 
 
+def free_port() -> int:
+    """A port nothing listens on now: accelerate's fixed default (29500) clashes with any
+    other run on a shared machine, or with a previous launch's socket still closing."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def launch_two_processes(llmkit_args: list[str]) -> list[str]:
     """`accelerate launch` of two gloo processes. On a CPU machine --multi_gpu plus
     Accelerator(cpu=True) gives real DDP; --cpu alone would silently start one process."""
@@ -37,6 +46,8 @@ def launch_two_processes(llmkit_args: list[str]) -> list[str]:
         "2",
         "--num_machines",
         "1",
+        "--main_process_port",
+        str(free_port()),
         "--mixed_precision",
         "no",
         "--dynamo_backend",
