@@ -13,7 +13,7 @@ from pathlib import Path
 
 from llmkit import config as config_lib
 from llmkit.cards import CardInfo, training_facts, write_card
-from llmkit.config import TokenizerConfig
+from llmkit.config import ModelConfig, TokenizerConfig
 from llmkit.config.distill import DistillConfig
 from llmkit.data.pack import BlockDataset
 from llmkit.data.prepare import prepare_data
@@ -62,6 +62,8 @@ def run(cfg: DistillConfig, on_evaluate: OnEvaluate | None = None) -> DistillRes
     out = check_output_dir(cfg.output_dir, cfg.overwrite, resuming)
     state = process_state()
     teacher = load_teacher(cfg, state.device)
+    vocab = teacher_vocab(teacher)
+    student_cfg = student_config(cfg, vocab)  # refused before any data is read
     with state.main_process_first():
         data = prepare_data(
             cfg.data,
@@ -69,8 +71,7 @@ def run(cfg: DistillConfig, on_evaluate: OnEvaluate | None = None) -> DistillRes
             trust_remote_code=cfg.model.trust_remote_code,
             show_progress=state.is_local_main_process,
         )
-    vocab = teacher_vocab(teacher)
-    student = build_student(cfg, data.tokenizer, vocab)
+    student = build_model(student_cfg, data.tokenizer, seed=cfg.train.seed)
     train_set = BlockDataset(data.splits["train"])
     val_set = BlockDataset(data.splits["validation"])
     settled = settle(
@@ -168,27 +169,28 @@ def teacher_vocab(teacher: LoadedModel) -> int:
     return teacher.model.get_output_embeddings().out_features
 
 
-def build_student(cfg: DistillConfig, tokenizer, vocab: int):
-    """The student from its preset or config, with the teacher's output size."""
+def student_config(cfg: DistillConfig, vocab: int) -> ModelConfig:
+    """The student's model config from its preset or config, with the teacher's output size;
+    a vocabulary or a block size it cannot take is refused here."""
     model_cfg = cfg.model
     if model_cfg.name_or_path is None:
         overrides = {"vocab_size": vocab} | model_cfg.config_overrides
         model_cfg = replace(model_cfg, config_overrides=overrides)
-    size = resolve_config(model_cfg, vocab_size=vocab).get_text_config().vocab_size
+    config = resolve_config(model_cfg, vocab_size=vocab)
+    size = config.get_text_config().vocab_size
     if size != vocab:
         raise ConfigError(
             f"student vocabulary {size} differs from the teacher's {vocab}: the KL compares "
             "token by token, so the student must use the teacher's tokenizer; build it from "
             "model.preset or model.config_overrides"
         )
-    student = build_model(model_cfg, tokenizer, seed=cfg.train.seed)
-    limit = max_positions(student.config)
+    limit = max_positions(config)
     if limit is not None and cfg.data.block_size > limit:
         raise ConfigError(
             f"data.block_size {cfg.data.block_size} is above the student's {limit} positions; "
             "lower data.block_size"
         )
-    return student
+    return model_cfg
 
 
 def first_metric(out: Path, key: str) -> float | None:
