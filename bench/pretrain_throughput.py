@@ -4,11 +4,13 @@ Both train the same freshly initialised model (same seed) on the same packed blo
 same number of steps, in this one invocation. Prints tokens/s for each, their ratio, and MFU
 against a matmul peak measured here too. The last row is llmkit's defaults (``auto``
 precision and compile, settled on this machine as a run of that length would settle them,
-compile time included when it compiles).
+compile time included when it compiles). The row "llmkit, model's loss" is llmkit with
+``train.chunked_loss: false`` (transformers' own cross-entropy), to measure that on its own.
 
     python bench/pretrain_throughput.py                 # fp32 both, llmkit bf16, llmkit defaults
     python bench/pretrain_throughput.py --steps 300     # the length of `make pretrain`
     python bench/pretrain_throughput.py --steps 20 --preset tiny --precision bf16
+    python bench/pretrain_throughput.py --steps 100 --no-bf16      # the rows that train in fp32
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ def main() -> None:
         choices=["no", "bf16"],
         help="precision of the head-to-head run (both sides)",
     )
+    p.add_argument("--no-bf16", action="store_true", help="skip the llmkit bf16 row (fp32 runs)")
     p.add_argument("--data", default=str(ROOT / "data" / "pretrain" / "corpus.jsonl"))
     args = p.parse_args()
 
@@ -149,12 +152,22 @@ def main() -> None:
         llmkit_tps = run_llmkit(fresh(), blocks, train_cfg, Path(tmp) / "llmkit")
         rows.append(("transformers.Trainer", args.precision, trainer_tps))
         rows.append(("llmkit", args.precision, llmkit_tps))
-        if args.precision == "no" and peaks["bf16"] < peaks["no"] / 4:
+        # the chunked cross-entropy measured on its own: the same run with the model's loss
+        plain = TrainConfig(**{**train_cfg.__dict__, "chunked_loss": False})
+        rows.append(
+            (
+                "llmkit, model's loss",
+                args.precision,
+                run_llmkit(fresh(), blocks, plain, Path(tmp) / "plain"),
+            )
+        )
+        with_bf16 = args.precision == "no" and not args.no_bf16
+        if with_bf16 and peaks["bf16"] < peaks["no"] / 4:
             print(
                 f"llmkit bf16 row skipped: bf16 matmuls run at {peaks['bf16'] / 1e9:.2g} vs "
                 f"fp32 {peaks['no'] / 1e9:,.0f} GFLOP/s here (no bf16 kernel), hours for this run"
             )
-        elif args.precision == "no":
+        elif with_bf16:
             bf16 = TrainConfig(**{**train_cfg.__dict__, "mixed_precision": "bf16"})
             rows.append(("llmkit", "bf16", run_llmkit(fresh(), blocks, bf16, Path(tmp) / "bf16")))
         auto = run_llmkit(fresh(), blocks, defaults, Path(tmp) / "auto")

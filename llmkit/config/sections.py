@@ -127,6 +127,11 @@ class TrainConfig:
         "compile time to pay back",
         choices=("auto", "true", "false"),
     )
+    chunked_loss: bool = option(
+        True,
+        "causal-LM cross-entropy on cache-sized row blocks, its gradient written into the "
+        "logits (same value, less memory traffic); false: the model's own loss",
+    )
     seed: int = option(42, "seed for initialisation and data order")
     deterministic: bool = option(
         False,

@@ -27,11 +27,14 @@ from llmkit.errors import LlmkitError
 from llmkit.training import checkpoint
 from llmkit.training.batches import micro_batches
 from llmkit.training.logging import MetricsLog
+from llmkit.training.loss import causal_lm_loss, has_plain_causal_lm_loss
 from llmkit.training.optim import lr_at, make_optimizer, set_lr
 
 EvalFn = Callable[[torch.nn.Module], dict[str, float]]
 #: (model, micro-batch, target tokens of the global batch) -> that micro-batch's token-sum loss
-#: divided by the count; None is the model's own cross-entropy (distillation passes its own)
+#: divided by the count; None is the model's own cross-entropy, through
+#: :func:`llmkit.training.loss.causal_lm_loss` unless train.chunked_loss is off (distillation
+#: passes its own)
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 # Called after each validation pass with (step, metrics), e.g. to report to a tuner; an
 # exception it raises (a pruned trial) ends training and goes through to the caller.
@@ -111,6 +114,8 @@ def train(
         output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(cfg.seed)
     optimizer = make_optimizer(model, cfg)
+    if loss_fn is None and cfg.chunked_loss and has_plain_causal_lm_loss(model):
+        loss_fn = causal_lm_loss
     model, optimizer = accelerator.prepare(model, optimizer)
 
     start_step, tokens_seen = 0, 0
