@@ -3,11 +3,12 @@
 Written by hand because torch's ``F.cross_entropy`` (which transformers' loss calls) makes
 three more tensors the size of the logits on the way: the log-softmax output, a zero-filled
 gradient for the NLL's backward and the log-softmax backward's result. On a CPU training a small
-model those passes over memory are a large share of a step (profiled here: log-softmax
-forward and backward plus that zero fill, about a fifth of a `tiny` step in fp32). This does
-the same sums on row blocks that stay in cache and leaves d(loss)/d(logits) in the logits' own
-memory (what Liger-kernel's Triton cross-entropy does on GPUs, where this one is not needed as
-much). The value and gradient equal ``F.cross_entropy`` to float rounding (tested).
+model those passes over memory are a large share of a step (profiled: log-softmax forward and
+backward plus that zero fill, about a quarter of a `tiny` step in fp32). This does the same
+sums on row blocks that stay in cache and leaves d(loss)/d(logits) in the logits' own memory,
+as Liger-kernel's Triton cross-entropy does on GPUs: 1.10x a `tiny` training step, 1.29x a
+`small` one in fp32 (bench/chunked_loss.py). The value and gradient equal ``F.cross_entropy``
+to float rounding (tested).
 """
 
 from __future__ import annotations
