@@ -9,10 +9,12 @@ import pytest
 import torch
 import yaml
 from conftest import pretrain_args
+from torch._dynamo.utils import counters
 
 from llmkit.cli import main
 from llmkit.config import TrainConfig
 from llmkit.training import precision
+from llmkit.training.logging import read_metrics
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +137,23 @@ def test_a_deterministic_run_turns_on_torchs_deterministic_algorithms(
         torch.use_deterministic_algorithms(False)
     saved = yaml.safe_load((out / "llmkit_config.yaml").read_text())
     assert saved["train"]["deterministic"] is True
+
+
+def test_a_compiled_run_trains_as_eager_and_validates_eager(tmp_path, corpus_file):
+    """One compiled graph, the training step's: validation runs on the eager module (compiling
+    its no-grad graph, and again for a shorter last batch, cost more than it saved)."""
+    losses = {}
+    for compiled in ("true", "false"):
+        counters.clear()
+        out = tmp_path / compiled
+        args = pretrain_args(out, corpus_file, tmp_path / "cache", "--train.max_steps", "4")
+        extra = ["--train.logging_steps", "1", "--train.eval_steps", "2"]
+        assert main([*args, *extra, "--train.torch_compile", compiled]) == 0
+        records = read_metrics(out / "metrics.jsonl")
+        losses[compiled] = [r["train_loss"] for r in records if "train_loss" in r]
+        assert len([r for r in records if "val_loss" in r]) == 3  # steps 0, 2 and 4
+        graphs = counters["stats"]["unique_graphs"]
+        assert graphs == (1 if compiled == "true" else 0)
+    assert len(losses["true"]) == 4
+    assert losses["true"] == pytest.approx(losses["false"], rel=1e-3)
+    assert losses["true"][-1] < losses["true"][0]
