@@ -7,7 +7,7 @@ model those passes over memory are a large share of a step (profiled: log-softma
 backward plus that zero fill, about a quarter of a `tiny` step in fp32). This does the same
 sums on row blocks that stay in cache and leaves d(loss)/d(logits) in the logits' own memory,
 as Liger-kernel's Triton cross-entropy does on GPUs: 1.10x a `tiny` training step, 1.29x a
-`small` one in fp32 (bench/chunked_loss.py). The value and gradient equal ``F.cross_entropy``
+`small` one in fp32 (bench/train_step.py). The value and gradient equal ``F.cross_entropy``
 to float rounding (tested).
 """
 
