@@ -4,16 +4,17 @@ explicit setting is obeyed, and the probe is measured once per machine."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 import yaml
-from conftest import pretrain_args
+from conftest import make_tiny_model, pretrain_args
 from torch._dynamo.utils import counters
 
 from llmkit.cli import main
 from llmkit.config import TrainConfig
-from llmkit.training import precision
+from llmkit.training import compile_record, precision
 from llmkit.training.logging import read_metrics
 
 
@@ -103,6 +104,38 @@ def test_compile_rule_pays_back_only_for_long_runs(probe_cache):
     assert forced.train.torch_compile == "false" and forced.compile_reason == "as configured"
 
 
+def test_a_compile_inductors_cache_holds_is_counted_as_cheap(probe_cache, tmp_path, monkeypatch):
+    """Cold 50 s needs ~550 s of eager run; after this model compiled here once, ~10 s needs
+    ~110 s, and after a measured warm compile, that one's figure."""
+    inductor = tmp_path / "inductor"
+    inductor.mkdir()
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(inductor))
+    write_probe(probe_cache, 100.0, 50.0)
+    model, train = make_tiny_model(512), TrainConfig(max_steps=300)
+
+    def settled(sequence_length: int = 64):  # 300 x 2e10 / 50e9 = 120 s eager
+        return precision.settle(
+            train, flops_per_step=2e10, model=model, sequence_length=sequence_length
+        )
+
+    cold = settled()
+    assert cold.train.torch_compile == "false"
+    assert "compiling pays from ~550 s (a cold compile ~50 s)" in cold.compile_reason
+    compile_record.record_compile(cold.compile_key, 33.0)
+    once = settled()
+    assert once.compile_key == cold.compile_key and once.train.torch_compile == "true"
+    assert "pays from ~110 s (this model compiled here before in 33 s" in once.compile_reason
+    compile_record.record_compile(cold.compile_key, 4.0)
+    assert "pays from ~44 s (this model compiled here before: 4 s with a warm cache)" in (
+        settled().compile_reason
+    )
+    other_shape = settled(sequence_length=128)  # another graph: Inductor has not built it
+    assert other_shape.train.torch_compile == "false"
+    shutil.rmtree(inductor)  # the kernels are gone: the next compile is cold again
+    assert settled().train.torch_compile == "false"
+    assert compile_record.compile_history(cold.compile_key) == []
+
+
 def test_a_run_saves_and_reports_what_auto_chose(tmp_path, probe_cache, corpus_file, capsys):
     write_probe(probe_cache, 150.0, 369.0)  # as measured on an AMX machine: bf16 wins
     out = tmp_path / "run"
@@ -139,7 +172,7 @@ def test_a_deterministic_run_turns_on_torchs_deterministic_algorithms(
     assert saved["train"]["deterministic"] is True
 
 
-def test_a_compiled_run_trains_as_eager_and_validates_eager(tmp_path, corpus_file):
+def test_a_compiled_run_trains_as_eager_and_validates_eager(tmp_path, corpus_file, probe_cache):
     """One compiled graph, the training step's: validation runs on the eager module (compiling
     its no-grad graph, and again for a shorter last batch, cost more than it saved)."""
     losses = {}
@@ -154,6 +187,9 @@ def test_a_compiled_run_trains_as_eager_and_validates_eager(tmp_path, corpus_fil
         assert len([r for r in records if "val_loss" in r]) == 3  # steps 0, 2 and 4
         graphs = counters["stats"]["unique_graphs"]
         assert graphs == (1 if compiled == "true" else 0)
+        # the compiled run recorded its compile (first step less a later one); eager adds none
+        (entry,) = json.loads((probe_cache / compile_record.RECORD_FILE).read_text()).values()
+        assert len(entry["seconds"]) == 1 and entry["seconds"][0] > 1.0
     assert len(losses["true"]) == 4
     assert losses["true"] == pytest.approx(losses["false"], rel=1e-3)
     assert losses["true"][-1] < losses["true"][0]

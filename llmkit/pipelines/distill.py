@@ -77,6 +77,8 @@ def run(cfg: DistillConfig, on_evaluate: OnEvaluate | None = None) -> DistillRes
     settled = settle(
         cfg.train,
         flops_per_step=step_flops(student, tokens_per_step(cfg.train, cfg.data.block_size)),
+        model=student,
+        sequence_length=cfg.data.block_size,
     )
     cfg = replace(cfg, train=settled.train)
     accelerator = make_accelerator(cfg.train)
@@ -130,6 +132,7 @@ def run(cfg: DistillConfig, on_evaluate: OnEvaluate | None = None) -> DistillRes
         evaluate=evaluate,
         desc="distill",
         on_evaluate=on_evaluate,
+        compile_key=settled.compile_key,
         loss_fn=loss_fn,
     )
     save_model(accelerator, student, data.tokenizer, out)

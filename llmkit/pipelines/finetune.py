@@ -81,6 +81,8 @@ def run(cfg: FinetuneConfig, on_evaluate: OnEvaluate | None = None) -> FinetuneR
     settled = settle(
         cfg.train,
         flops_per_step=step_flops(model, tokens_per_step(cfg.train, cfg.task.max_length)),
+        model=model,
+        sequence_length=cfg.task.max_length,
     )
     cfg = replace(cfg, train=settled.train)
     accelerator = make_accelerator(cfg.train)
@@ -112,6 +114,7 @@ def run(cfg: FinetuneConfig, on_evaluate: OnEvaluate | None = None) -> FinetuneR
         evaluate=with_copy_score(validator, tokenizer, cfg),
         desc="finetune",
         on_evaluate=on_evaluate,
+        compile_key=settled.compile_key,
     )
     best = validator.restore_best(model)
     save_model(accelerator, model, tokenizer, out)

@@ -64,6 +64,8 @@ def run(cfg: PretrainConfig, on_evaluate: OnEvaluate | None = None) -> PretrainR
     settled = settle(
         cfg.train,
         flops_per_step=step_flops(model, tokens_per_step(cfg.train, cfg.data.block_size)),
+        model=model,
+        sequence_length=cfg.data.block_size,
     )
     cfg = replace(cfg, train=settled.train)
     accelerator = make_accelerator(cfg.train)
@@ -99,6 +101,7 @@ def run(cfg: PretrainConfig, on_evaluate: OnEvaluate | None = None) -> PretrainR
         evaluate=evaluate,
         desc="pretrain",
         on_evaluate=on_evaluate,
+        compile_key=settled.compile_key,
     )
     save_model(accelerator, model, data.tokenizer, out)
 

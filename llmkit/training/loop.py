@@ -9,6 +9,7 @@ backward each micro-batch's token-sum loss divided by that count, clip, step, lo
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -26,6 +27,7 @@ from llmkit.config import TrainConfig
 from llmkit.errors import LlmkitError
 from llmkit.training import checkpoint
 from llmkit.training.batches import micro_batches
+from llmkit.training.compile_record import record_compile
 from llmkit.training.logging import MetricsLog
 from llmkit.training.loss import causal_lm_loss, has_plain_causal_lm_loss
 from llmkit.training.optim import lr_at, make_optimizer, set_lr
@@ -39,6 +41,8 @@ LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], torch.Tensor], torc
 # Called after each validation pass with (step, metrics), e.g. to report to a tuner; an
 # exception it raises (a pruned trial) ends training and goes through to the caller.
 OnEvaluate = Callable[[int, dict[str, float]], None]
+#: steps timed at the start of a run: the first holds the compile, the rest say what a step costs
+COMPILE_TIMED_STEPS = 8
 
 
 @dataclass
@@ -102,6 +106,7 @@ def train(
     desc: str = "train",
     loss_fn: LossFn | None = None,
     on_evaluate: OnEvaluate | None = None,
+    compile_key: str | None = None,
 ) -> TrainResult:
     world, rank = accelerator.num_processes, accelerator.process_index
     global_batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps * world
@@ -157,7 +162,9 @@ def train(
     window_steps, window_tokens, window_start = 0, 0, time.perf_counter()
     run_tokens, run_start = 0, time.perf_counter()
     last_loss = torch.full((), float("nan"), device=accelerator.device)
+    first_steps: list[float] = []  # seconds of the first few steps: the compile's cost
     for step in range(start_step, cfg.max_steps):
+        step_start = time.perf_counter()
         lr = lr_at(step, cfg)
         set_lr(optimizer, lr)
         micro = [
@@ -184,6 +191,8 @@ def train(
         )
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if len(first_steps) < COMPILE_TIMED_STEPS:
+            first_steps.append(time.perf_counter() - step_start)
 
         step_tokens = sum(b["input_ids"].numel() for b in micro) * world
         tokens_seen += step_tokens
@@ -234,6 +243,8 @@ def train(
             )
     bar.close()
     run_seconds = time.perf_counter() - run_start
+    if cfg.torch_compile == "true" and compile_key and accelerator.is_main_process:
+        _record_compile(first_steps, compile_key, accelerator)
     if evaluate is not None:
         eval_metrics = _evaluate(model, evaluate, cfg.max_steps, log, accelerator, on_evaluate)
     if log:
@@ -245,6 +256,20 @@ def train(
         eval_metrics=eval_metrics,
         resumed_from=start_step if resume_from else None,
         tokens_per_second=run_tokens / max(run_seconds, 1e-9),
+    )
+
+
+def _record_compile(first_steps: list[float], key: str, accelerator: Accelerator) -> None:
+    """The first step's seconds beyond a later step's are the compile's; recorded so the next
+    run of this model here can count Inductor's warm cache."""
+    if len(first_steps) < 3:
+        return  # too few steps to tell compiling from stepping
+    step = statistics.median(first_steps[1:])
+    seconds = max(first_steps[0] - step, 0.0)
+    record_compile(key, seconds)
+    accelerator.print(
+        f"torch.compile: first step {first_steps[0]:.1f} s, then {step:.2f} s a step "
+        f"(~{seconds:.0f} s compiling, recorded for the compile rule)"
     )
 
 

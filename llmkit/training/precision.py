@@ -11,22 +11,21 @@ torch version) in ``~/.cache/llmkit`` (``$LLMKIT_CACHE_DIR``).
 
 ``torch_compile: auto`` compiles when the run is long enough to pay the compile back:
 eager seconds x (1 - 1 / speedup) > compile seconds, with the run's eager seconds estimated
-from its FLOPs and the probe's measured peak (see :func:`compile_pays`).
+from its FLOPs and the probe's measured peak (see :func:`compile_pays`), and the compile
+seconds a cold compile's unless this model and batch compiled here before and Inductor's
+cache still holds its kernels (:mod:`llmkit.training.compile_record`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
 
 from llmkit.config import TrainConfig
-from llmkit.permissions import ordinary_modes
+from llmkit.training.compile_record import compile_history, compile_key
+from llmkit.training.machine import machine_key, read_measurements, write_measurements
 
 PROBE_FILE = "precision-probe.json"
 #: bf16 autocast adds casts the bare matmul does not: it must win the probe by this much
@@ -37,6 +36,11 @@ BF16_MARGIN = 1.10
 #: no AMX), fp32: bench/train_step.py reads 32 s cold and 1.18x a step (break-even ~210 s), yet
 #: a compiled `make pretrain` (300 steps, ~250 s of steps) took 294 s against 273 s eager.
 COMPILE_SECONDS = {"cpu": 50.0, "cuda": 60.0}
+#: a compile whose kernels Inductor's cache already holds (this model, batch and machine ran
+#: compiled before): 5.6 s measured for the tiny preset in fp32 (35 s cold). On CUDA not
+#: measured: a third of the cold figure, as on CPU, is assumed. A measured warm compile, once
+#: there is one, replaces these (see :mod:`llmkit.training.compile_record`).
+WARM_COMPILE_SECONDS = {"cpu": 10.0, "cuda": 20.0}
 COMPILE_SPEEDUP = {"cpu": 1.10, "cuda": 1.30}
 #: the share of the probe's throughput an eager training step reaches, by precision; only
 #: sizes a run for the compile rule. Tiny preset, 300 steps on a 2-core AMD EPYC
@@ -74,6 +78,8 @@ class Settled:
     precision_reason: str
     compile_reason: str
     probe: Probe | None = None
+    #: names this model, batch shape and precision in the compile record
+    compile_key: str | None = None
 
     @property
     def precision(self) -> str:
@@ -86,27 +92,6 @@ class Settled:
             f"torch.compile: {'on' if self.train.torch_compile == 'true' else 'off'} "
             f"({self.compile_reason})"
         )
-
-
-def machine_key() -> str:
-    """What makes two machines multiply at different speeds: processor, threads, torch."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            info = fh.read()
-        lines = info.splitlines()
-        model = next((ln.split(":", 1)[1].strip() for ln in lines if "model name" in ln), cpu)
-        flags = next((ln for ln in lines if ln.startswith("flags")), "")
-        extras = [f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f" {f}" in flags]
-        cpu = " ".join([model, *extras])
-    except OSError:
-        pass
-    return f"{cpu}; {torch.get_num_threads()} threads; torch {torch.__version__}"
-
-
-def probe_cache_dir() -> Path:
-    """Per machine, not per project: ``$LLMKIT_CACHE_DIR``, else ``~/.cache/llmkit``."""
-    return Path(os.environ.get("LLMKIT_CACHE_DIR") or Path.home() / ".cache" / "llmkit")
 
 
 def step_gflops(
@@ -161,27 +146,13 @@ def step_gflops(
 def cpu_probe() -> Probe:
     """This machine's cached probe, or a new one (written to the cache)."""
     key = machine_key()
-    path = probe_cache_dir() / PROBE_FILE
-    cached = _read(path)
+    cached = read_measurements(PROBE_FILE)
     if key in cached:
         return Probe(**cached[key])
     fp32, bf16, rows = step_gflops()
     probe = Probe(fp32, bf16, key, rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({**cached, key: probe.__dict__}, indent=1))
-    os.replace(tmp, path)
-    ordinary_modes(path)
+    write_measurements(PROBE_FILE, {**cached, key: probe.__dict__})
     return probe
-
-
-def _read(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}  # a damaged cache is measured again
 
 
 def choose_precision(requested: str) -> tuple[str, str, Probe | None]:
@@ -215,18 +186,47 @@ def step_flops(model: torch.nn.Module, tokens: int) -> float:
     return 6.0 * (sum(p.numel() for p in model.parameters()) - embedding) * tokens
 
 
-def compile_pays(eager_seconds: float, device: str) -> bool:
-    """Compile when the time it saves exceeds the time it costs."""
+def compile_pays(eager_seconds: float, device: str, cost: float | None = None) -> bool:
+    """Compile when the time it saves exceeds the time it costs (``cost`` seconds, by default
+    a cold compile's)."""
     saved = eager_seconds * (1 - 1 / COMPILE_SPEEDUP[device])
-    return saved > COMPILE_SECONDS[device]
+    return saved > (COMPILE_SECONDS[device] if cost is None else cost)
 
 
-def settle(train: TrainConfig, *, flops_per_step: float) -> Settled:
+def compile_cost(device: str, key: str | None) -> tuple[float, str]:
+    """Seconds this run's compile should take, and where that figure comes from: cold, unless
+    this model and batch compiled here before against the Inductor cache still on disk."""
+    history = compile_history(key) if key else []
+    if len(history) >= 2:  # the first was cold, the later ones read Inductor's cache
+        warm = max(history[1:])
+        return warm, f"this model compiled here before: {warm:.0f} s with a warm cache"
+    if history:
+        warm = WARM_COMPILE_SECONDS[device]
+        return warm, (
+            f"this model compiled here before in {history[0]:.0f} s, and Inductor's cache "
+            f"holds it: ~{warm:.0f} s"
+        )
+    return COMPILE_SECONDS[device], f"a cold compile ~{COMPILE_SECONDS[device]:.0f} s"
+
+
+def settle(
+    train: TrainConfig,
+    *,
+    flops_per_step: float,
+    model: torch.nn.Module | None = None,
+    sequence_length: int = 0,
+) -> Settled:
     """``train`` with ``auto`` replaced by what this machine does best, and the reasons.
 
     ``flops_per_step`` (about 6 x parameters x tokens per optimizer step) sizes the run for
-    the compile rule."""
+    the compile rule; ``model`` and the batches' ``sequence_length`` find what compiling it
+    cost here before (``Settled.compile_key``: pass it to the loop, which records this run's)."""
     precision, precision_reason, probe = choose_precision(train.mixed_precision)
+    key = (
+        compile_key(model, replace(train, mixed_precision=precision), sequence_length)
+        if model is not None
+        else None
+    )
     compile_on, compile_reason = train.torch_compile, "as configured"
     if train.torch_compile == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -236,14 +236,17 @@ def settle(train: TrainConfig, *, flops_per_step: float) -> Settled:
         else:
             peak = 400e12  # a modern GPU's dense bf16 order of magnitude; only sizes the run
         eager = train.max_steps * flops_per_step / (peak * EAGER_MFU[precision])
-        compile_on = "true" if compile_pays(eager, device) else "false"
-        need = COMPILE_SECONDS[device] / (1 - 1 / COMPILE_SPEEDUP[device])
+        cost, source = compile_cost(device, key)
+        compile_on = "true" if compile_pays(eager, device, cost) else "false"
+        need = cost / (1 - 1 / COMPILE_SPEEDUP[device])
         compile_reason = (
-            f"auto: ~{eager:,.0f} s eager run estimated, compiling pays from ~{need:,.0f} s"
+            f"auto: ~{eager:,.0f} s eager run estimated, compiling pays from ~{need:,.0f} s "
+            f"({source})"
         )
     return Settled(
         replace(train, mixed_precision=precision, torch_compile=compile_on),
         precision_reason,
         compile_reason,
         probe,
+        key,
     )
