@@ -7,15 +7,21 @@ precision and compile, settled on this machine as a run of that length would set
 compile time included when it compiles). The row "llmkit, model's loss" is llmkit with
 ``train.chunked_loss: false`` (transformers' own cross-entropy), to measure that on its own.
 
+Sequential runs of a few minutes on a shared 2-core VM move by up to a fifth, more than the
+gaps this bench is for; ``--pairs N`` runs the Trainer and the defaults N times in turns and
+prints the median and range of the N paired ratios, which a slow spell touches on both sides.
+
     python bench/pretrain_throughput.py                 # fp32 both, llmkit bf16, llmkit defaults
     python bench/pretrain_throughput.py --steps 300     # the length of `make pretrain`
     python bench/pretrain_throughput.py --steps 20 --preset tiny --precision bf16
     python bench/pretrain_throughput.py --steps 100 --no-bf16      # the rows that train in fp32
+    python bench/pretrain_throughput.py --steps 300 --no-bf16 --pairs 3   # defaults vs Trainer x3
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -111,8 +117,16 @@ def main() -> None:
         help="precision of the head-to-head run (both sides)",
     )
     p.add_argument("--no-bf16", action="store_true", help="skip the llmkit bf16 row (fp32 runs)")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=1,
+        help="run the Trainer and the defaults this many times in turns; median paired ratio",
+    )
     p.add_argument("--data", default=str(ROOT / "data" / "pretrain" / "corpus.jsonl"))
     args = p.parse_args()
+    if args.pairs < 1:
+        p.error("--pairs must be at least 1")
 
     data_cfg = DataConfig(
         train_files=[args.data],
@@ -151,10 +165,18 @@ def main() -> None:
         }
     )
     rows = []
+    trainer_runs, auto_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        trainer_tps = run_trainer(fresh(), blocks, train_cfg, Path(tmp) / "trainer")
+
+        def pair(n: int) -> None:
+            """The Trainer, then the defaults: one paired ratio."""
+            trainer_runs.append(run_trainer(fresh(), blocks, train_cfg, Path(tmp) / f"t-{n}"))
+            out = Path(tmp) / f"auto-{n}"
+            auto_runs.append(run_llmkit(fresh(), blocks, defaults, out, settled.compile_key))
+
+        pair(0)
         llmkit_tps = run_llmkit(fresh(), blocks, train_cfg, Path(tmp) / "llmkit")
-        rows.append(("transformers.Trainer", args.precision, trainer_tps))
+        rows.append(("transformers.Trainer", args.precision, trainer_runs[0]))
         rows.append(("llmkit", args.precision, llmkit_tps))
         # the chunked cross-entropy measured on its own: the same run with the model's loss
         plain = TrainConfig(**{**train_cfg.__dict__, "chunked_loss": False})
@@ -174,8 +196,11 @@ def main() -> None:
         elif with_bf16:
             bf16 = TrainConfig(**{**train_cfg.__dict__, "mixed_precision": "bf16"})
             rows.append(("llmkit", "bf16", run_llmkit(fresh(), blocks, bf16, Path(tmp) / "bf16")))
-        auto = run_llmkit(fresh(), blocks, defaults, Path(tmp) / "auto", settled.compile_key)
-        rows.append(("llmkit defaults (auto)", defaults.mixed_precision, auto))
+        for n in range(1, args.pairs):
+            pair(n)
+    trainer_tps, auto = statistics.median(trainer_runs), statistics.median(auto_runs)
+    rows[0] = ("transformers.Trainer", args.precision, trainer_tps)
+    rows.append(("llmkit defaults (auto)", defaults.mixed_precision, auto))
 
     params = sum(p.numel() for p in model.parameters())
     print(
@@ -194,6 +219,17 @@ def main() -> None:
     for name, prec, tps in rows:
         mfu = tps * fpt / peaks[prec]
         print(f"{name:<24}{prec:>10}{tps:>12,.0f}{mfu:>8.1%}{tps / trainer_tps:>11.2f}x")
+    if args.pairs > 1:
+        ratios = sorted(a / t for a, t in zip(auto_runs, trainer_runs))
+        print(
+            f"(Trainer and defaults: medians of {args.pairs} runs in turns) defaults vs Trainer "
+            f"per pair: median {statistics.median(ratios):.2f}x, "
+            f"{ratios[0]:.2f}-{ratios[-1]:.2f}x; Trainer "
+            + ", ".join(f"{t:,.0f}" for t in trainer_runs)
+            + "; defaults "
+            + ", ".join(f"{a:,.0f}" for a in auto_runs)
+            + " tokens/s"
+        )
     fastest, best = max((tps, prec) for name, prec, tps in rows if name == "llmkit")
     print(f"defaults vs the fastest explicit llmkit precision: {auto / fastest:.3f}x")
     if best == defaults.mixed_precision and defaults.torch_compile == "false":
